@@ -1,0 +1,7 @@
+"""gopl_trio: the programs of chapter 8 of *The Go Programming Language*, ported to trio.
+
+Each module is one book program, runnable as ``python -m gopl_trio.NAME``; its docstring
+names the book section and the Go program it follows. See ``docs/porting-guide.md``.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,117 @@
+"""du3: walk directories concurrently, at most 20 reads at a time (gopl.io/ch8/du3, §8.9).
+
+The book's du3 starts a goroutine for every directory, counts them with a ``sync.WaitGroup``
+and closes the size channel from one more goroutine once the count reaches zero; a buffered
+channel of 20 tokens is the counting semaphore that keeps at most 20 directories open.
+
+In trio:
+
+* the WaitGroup and its closer goroutine are the nursery and the channel's clones: every
+  walker holds a clone of the send end, and ``main``'s ``async for`` ends when the last one
+  is closed;
+* the semaphore is a ``trio.Semaphore(20)`` held around each read (``dirents``);
+* the reads themselves run in worker **processes**, one per core. On a warm cache, reading
+  directories is CPU-bound Python, and threads would only take turns on the GIL;
+* a walker reads a *batch* of directories per call and keeps what it has not read yet. It
+  hands half of that to a new walker only while fewer than ``MAX_WALKERS`` are alive. A
+  goroutine per directory costs Go almost nothing; a trio task per directory costs 100 times
+  more to start and to cancel, and a tree of a million files would hold tens of thousands of
+  them. ``du4_literal.py`` keeps the book's shape to show what it costs.
+
+Usage: ``python -m gopl_trio.du3 [-v] [ROOT ...]``
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import attrs
+import trio
+import trio_parallel  # type: ignore[import-untyped]
+
+from gopl_trio._du import (
+    Batch,
+    Totals,
+    format_totals,
+    parse_args,
+    read_batch,
+    run,
+    start_roots,
+    tally,
+)
+
+PROG = "du3"
+PROGRESS_INTERVAL = 0.5  # seconds
+SEMAPHORE_TOKENS = 20  # the book's limit on directories read at once
+MAX_WALKERS = 2 * SEMAPHORE_TOKENS  # enough to keep every token busy; bounded whatever the tree
+
+
+@attrs.define
+class Walk:
+    """What every walker shares: the semaphore, the reader processes and the walkers' nursery."""
+
+    sema: trio.Semaphore
+    readers: trio_parallel.WorkerContext
+    walkers: trio.Nursery
+
+
+async def walk_dirs(roots: Sequence[str], sizes: trio.MemorySendChannel[Batch]) -> None:
+    """Start a walker per root and return when every walker has finished."""
+    sema = trio.Semaphore(SEMAPHORE_TOKENS)
+    with sizes:
+        async with (
+            trio_parallel.open_worker_context(worker_type=trio_parallel.WorkerType.FORK) as readers,
+            trio.open_nursery() as walkers,
+        ):
+            walk = Walk(sema, readers, walkers)
+            batch = await trio.to_thread.run_sync(start_roots, roots)
+            await sizes.send(batch)  # the roots' errors
+            for root in batch.pending:
+                walkers.start_soon(walk_dir, [root], walk, sizes.clone())
+
+
+async def walk_dir(pending: list[str], walk: Walk, sizes: trio.MemorySendChannel[Batch]) -> None:
+    """Read the directories in *pending* and everything below them, sending each batch."""
+    with sizes:
+        while pending:
+            batch = await dirents(pending, walk)
+            await sizes.send(batch)
+            pending = batch.pending
+            if len(pending) > 1 and len(walk.walkers.child_tasks) < MAX_WALKERS:
+                # The book's `go walkDir(subdir)`, bounded: share half the work.
+                half = len(pending) // 2
+                walk.walkers.start_soon(walk_dir, pending[:half], walk, sizes.clone())
+                pending = pending[half:]
+
+
+async def dirents(pending: list[str], walk: Walk) -> Batch:
+    """Read one batch of directories in a worker process, holding a semaphore token."""
+    async with walk.sema:
+        batch: Batch = await walk.readers.run_sync(read_batch, pending)
+        return batch
+
+
+async def print_progress(totals: Totals) -> None:
+    """The ticker: print the running totals every PROGRESS_INTERVAL until cancelled."""
+    while True:
+        await trio.sleep(PROGRESS_INTERVAL)
+        print(format_totals(totals), flush=True)
+
+
+async def main(roots: Sequence[str], verbose: bool = False) -> int:
+    sizes_send, sizes = trio.open_memory_channel[Batch](0)
+    totals = Totals()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(walk_dirs, roots, sizes_send)
+        if verbose:
+            nursery.start_soon(print_progress, totals)
+        async for batch in sizes:
+            tally(PROG, totals, batch)
+        nursery.cancel_scope.cancel()  # the walk is over: stop the ticker
+    print(format_totals(totals))
+    return totals.exit_status
+
+
+if __name__ == "__main__":
+    args = parse_args(PROG, "Print the total size of the files under each ROOT.")
+    run(main, args.roots, args.v)

@@ -123,14 +123,13 @@ def run(main: Callable[..., Awaitable[int]], *args: object, **kwargs: object) ->
     """
     try:
         status = trio.run(functools.partial(main, *args, **kwargs))
+        sys.stdout.flush()
     except KeyboardInterrupt:
         status = 130
-    try:
-        sys.stdout.flush()
     except BrokenPipeError:
         # Point stdout at /dev/null so that the interpreter's final flush stays quiet.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        status = status or 1
+        status = 1
     sys.exit(status)
 
 

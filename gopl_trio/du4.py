@@ -140,10 +140,11 @@ async def main(
     cancellable_acquire: bool = True,
     cancel_event: Callable[[], Awaitable[object]] = wait_for_keypress,
     walk: WalkFunction = walk_dirs,
+    prog: str = PROG,
 ) -> int:
     """Walk *roots* and print the totals; stop early when *cancel_event* returns or on Ctrl-C.
 
-    *walk* lets ``du4_literal`` reuse this main with the book's task-per-directory walk.
+    *walk* and *prog* let ``du4_literal`` reuse this main with the book's task-per-directory walk.
     """
     sizes_send, sizes = trio.open_memory_channel[Batch](0)
     totals = Totals()
@@ -155,7 +156,7 @@ async def main(
             if verbose:
                 nursery.start_soon(print_progress, totals)
             async for batch in sizes:
-                tally(PROG, totals, batch)
+                tally(prog, totals, batch)
             nursery.cancel_scope.cancel()  # the walk is over: stop the ticker and the watchers
     if done.cancelled_caught:
         print(format_totals(totals) + " (cancelled)", flush=True)

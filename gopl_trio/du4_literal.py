@@ -67,7 +67,7 @@ async def dirents(directory: str, sema: trio.Semaphore, cancellable_acquire: boo
 
 
 async def main(roots: Sequence[str], verbose: bool = False, **options: object) -> int:
-    return await du4.main(roots, verbose, walk=walk_dirs, **options)  # type: ignore[arg-type]
+    return await du4.main(roots, verbose, walk=walk_dirs, prog=PROG, **options)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

@@ -1,0 +1,554 @@
+"""du1–du4 and du4_literal: totals, output format, bad input and cancellation.
+
+Every walk is checked against ``find ROOT ! -type d -printf '%s\\n'``, the definition the
+issue gives, and against the generator's own record. Time-dependent parts (du2's ticker)
+run under MockClock; everything that involves worker threads or processes uses real time but
+never sleeps to synchronise.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import trio
+import trio.testing
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gopl_trio import _du, du1, du2, du3, du4, du4_literal
+from gopl_trio.treegen import TreeSpec, ensure_tree
+
+MODULES = [du1, du2, du3, du4, du4_literal]
+TOTALS_LINE = re.compile(r"^(\d+) files  (\d+\.\d) GB( \(cancelled\))?$")
+
+
+def find_totals(*roots: Path) -> _du.Totals:
+    """The reference: what GNU find says the non-directories under *roots* add up to."""
+    out = subprocess.run(
+        ["find", *map(str, roots), "!", "-type", "d", "-printf", "%s\\n"],
+        capture_output=True,
+        check=False,
+    ).stdout.split()
+    return _du.Totals(files=len(out), nbytes=sum(int(size) for size in out))
+
+
+def expected_line(totals: _du.Totals) -> str:
+    return _du.format_totals(totals)
+
+
+async def run_main(module: ModuleType, *roots: Path | str, **kwargs: object) -> int:
+    """Call a du module's main; du4's stop on input is replaced by waiting forever."""
+    if module in (du4, du4_literal):
+        kwargs.setdefault("cancel_event", trio.sleep_forever)
+    status: int = await module.main([str(root) for root in roots], **kwargs)
+    return status
+
+
+def run_cli(name: str, *args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    kwargs.setdefault("stdin", subprocess.DEVNULL)
+    return subprocess.run(  # type: ignore[call-overload, no-any-return]
+        [sys.executable, "-m", f"gopl_trio.{name}", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        **kwargs,
+    )
+
+
+def memory_scratch(fallback: Path) -> Iterator[Path]:
+    """A scratch directory in memory where possible: creating tens of thousands of files on a
+    loaded ext4 disk can take a minute, and that is not what these tests are about."""
+    shm = Path("/dev/shm")
+    if not (shm.is_dir() and os.access(shm, os.W_OK)):
+        yield fallback
+        return
+    path = Path(tempfile.mkdtemp(prefix="gopl-trio-", dir=shm))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path)
+
+
+@pytest.fixture(scope="module")
+def trees(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    yield from memory_scratch(tmp_path_factory.mktemp("trees"))
+
+
+@pytest.fixture
+def scratch(tmp_path: Path) -> Iterator[Path]:
+    yield from memory_scratch(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def small_tree(trees: Path) -> Path:
+    root = trees / "small"
+    ensure_tree(root, TreeSpec(files=3000, depth=3))
+    return root
+
+
+@pytest.fixture(scope="module")
+def medium_tree(trees: Path) -> Path:
+    """Large enough that a walk takes several batches (and tens of milliseconds)."""
+    root = trees / "medium"
+    ensure_tree(root, TreeSpec(files=30_000, depth=4))
+    return root
+
+
+@pytest.fixture
+def odd_tree(tmp_path: Path) -> Path:
+    """Every kind of non-directory, links that must not be followed, an undecodable name."""
+    root = tmp_path / "odd"
+    (root / "sub" / "deeper").mkdir(parents=True)
+    (root / "plain").write_bytes(b"x" * 1000)
+    (root / "sub" / "deeper" / "empty").touch()
+    with open(root / "sub" / "sparse", "wb") as sparse:
+        sparse.truncate(5_000_000)
+    os.symlink(root / "sub", root / "link-to-dir")  # counted once, never followed
+    os.symlink("nowhere", root / "dangling")
+    os.symlink("loop", root / "loop")  # a link to itself
+    os.mkfifo(root / "fifo")  # opening it would block for ever
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(root / "sock"))
+    bad = os.fsencode(root) + b"/caf\xe9-\xff"  # not UTF-8
+    os.mkdir(bad)
+    with open(bad + b"/\xfe\xfe", "wb") as f:
+        f.write(b"y" * 77)
+    return root
+
+
+# --- totals -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__.split(".")[-1])
+async def test_totals_match_find(
+    module: ModuleType, small_tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await run_main(module, small_tree) == 0
+    assert capsys.readouterr().out == expected_line(find_totals(small_tree)) + "\n"
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__.split(".")[-1])
+async def test_odd_entries_counted_once_never_followed(
+    module: ModuleType, odd_tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await run_main(module, odd_tree) == 0
+    expected = find_totals(odd_tree)
+    # plain, empty, sparse, three links, fifo, socket, the undecodable file
+    assert expected.files == 9
+    out, err = capsys.readouterr()
+    assert out == expected_line(expected) + "\n"
+    assert err == ""
+
+
+def test_generator_record_matches_find(small_tree: Path) -> None:
+    stats = ensure_tree(small_tree, TreeSpec(files=3000, depth=3))
+    assert (stats.files, stats.nbytes) == attrs_pair(find_totals(small_tree))
+
+
+def attrs_pair(totals: _du.Totals) -> tuple[int, int]:
+    return totals.files, totals.nbytes
+
+
+async def test_several_roots_add_up(
+    small_tree: Path, odd_tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await run_main(du4, small_tree, odd_tree) == 0
+    assert capsys.readouterr().out == expected_line(find_totals(small_tree, odd_tree)) + "\n"
+
+
+def test_default_root_is_current_directory(odd_tree: Path) -> None:
+    result = run_cli("du4", cwd=odd_tree)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == expected_line(find_totals(odd_tree)) + "\n"
+
+
+@pytest.fixture
+def deep_tree(tmp_path: Path) -> Iterator[Path]:
+    """1,500 nested directories with one 42-byte file at the bottom."""
+    path = top = tmp_path / "deep"
+    path.mkdir()
+    try:
+        for _ in range(1500):  # one level at a time: os.makedirs itself recurses
+            path = path / "d"
+            path.mkdir()
+        (path / "bottom").write_bytes(b"z" * 42)
+        yield top
+    finally:  # shutil.rmtree (and so pytest's clean-up) recurses too; rm does not
+        subprocess.run(["rm", "-rf", str(top)], check=True)
+
+
+async def test_deep_tree_has_no_recursion_limit(
+    deep_tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await run_main(du4, deep_tree) == 0
+    assert capsys.readouterr().out == expected_line(_du.Totals(files=1, nbytes=42)) + "\n"
+
+
+@pytest.fixture
+def too_deep_tree(tmp_path: Path) -> Path:
+    """30 levels of 200-character names (6,000 bytes), each with a one-byte file."""
+    name = "n" * 200
+    fd = os.open(tmp_path, os.O_RDONLY)
+    try:
+        for level in range(30):  # relative to each parent: the full path is too long to use
+            os.close(os.open(f"f{level}", os.O_WRONLY | os.O_CREAT, dir_fd=fd))
+            os.mkdir(name, dir_fd=fd)
+            child = os.open(name, os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = child
+    finally:
+        os.close(fd)
+    return tmp_path
+
+
+async def test_tree_deeper_than_path_max_is_reported_not_fatal(
+    too_deep_tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = await run_main(du4, too_deep_tree)
+    out, err = capsys.readouterr()
+    match = TOTALS_LINE.match(out.strip())
+    assert match, out
+    assert 10 <= int(match[1]) < 30  # the files within reach were counted
+    assert status == 1
+    assert err.startswith("du4: ") and "File name too long" in err
+    assert "Traceback" not in err
+
+
+async def test_huge_directory(scratch: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    big = scratch / "big"
+    big.mkdir()
+    fd = os.open(big, os.O_RDONLY)
+    try:
+        for number in range(200_000):
+            os.close(os.open(str(number), os.O_WRONLY | os.O_CREAT, dir_fd=fd))
+    finally:
+        os.close(fd)
+    assert await run_main(du4, big) == 0
+    assert capsys.readouterr().out == "200000 files  0.0 GB\n"
+
+
+# --- bad input ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__.split(".")[-1])
+async def test_bad_roots_reported_and_walk_continues(
+    module: ModuleType, small_tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "missing"
+    a_file = tmp_path / "file"
+    a_file.write_bytes(b"data")
+    status = await run_main(module, missing, small_tree, a_file)
+    out, err = capsys.readouterr()
+    name = module.PROG
+    assert status == 1
+    assert out == expected_line(find_totals(small_tree)) + "\n"
+    assert err.splitlines() == [
+        f"{name}: {missing}: No such file or directory",
+        f"{name}: {a_file}: Not a directory",
+    ]
+
+
+def test_unreadable_directory_reported(
+    monkeypatch: pytest.MonkeyPatch, odd_tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """read_batch reports a directory it cannot open and counts everything else."""
+    real_open = os.open
+    locked = str(odd_tree / "sub")
+
+    def open_or_deny(path: str, flags: int, *args: object, **kwargs: object) -> int:
+        if path == locked:
+            raise PermissionError(13, "Permission denied", path)
+        return real_open(path, flags, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_du.os, "open", open_or_deny)
+    batch = _du.read_batch([str(odd_tree)], budget=10**9)
+    assert batch.errors == [(locked, "Permission denied")]
+    everything = find_totals(odd_tree)
+    assert batch.files == everything.files - 2  # sub/sparse and sub/deeper/empty not seen
+    assert batch.nbytes == everything.nbytes - 5_000_000
+
+
+def test_vanished_entry_reported(monkeypatch: pytest.MonkeyPatch, odd_tree: Path) -> None:
+    """A file removed between the listing and its lstat is reported, not fatal."""
+    real_scandir = os.scandir
+
+    def scandir_then_delete(fd: int) -> Iterator[os.DirEntry[str]]:
+        with real_scandir(fd) as entries:
+            listed = list(entries)
+        if any(entry.name == "plain" for entry in listed):
+            os.unlink(odd_tree / "plain")
+        return _Listing(listed)
+
+    monkeypatch.setattr(_du.os, "scandir", scandir_then_delete)
+    batch = _du.read_batch([str(odd_tree)], budget=1)
+    assert batch.errors == [(f"{odd_tree}/plain", "No such file or directory")]
+
+
+class _Listing(list[os.DirEntry[str]]):
+    def __enter__(self) -> _Listing:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def _as_nobody() -> list[str] | None:
+    """A command prefix that drops root privileges, or None where that is impossible."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        return None
+    probe = subprocess.run(
+        [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", ""],
+        capture_output=True,
+        check=False,
+    )
+    if probe.returncode != 0:
+        return None
+    return [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+@pytest.mark.parametrize("name", ["du1", "du4"])
+def test_permission_denied_end_to_end(name: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    prefix = _as_nobody()
+    if prefix is None:
+        pytest.skip("cannot drop privileges here")
+    base = Path(os.path.realpath("/tmp")) / f"gopl-trio-perm-{os.getpid()}-{name}"
+    try:
+        (base / "open").mkdir(parents=True)
+        (base / "locked").mkdir()
+        (base / "open" / "a").write_bytes(b"1" * 10)
+        (base / "locked" / "b").write_bytes(b"2" * 20)
+        os.chmod(base, 0o755)
+        os.chmod(base / "open", 0o755)
+        os.chmod(base / "locked", 0o000)
+        repo = Path(__file__).resolve().parent.parent
+        result = subprocess.run(
+            [*prefix, sys.executable, "-m", f"gopl_trio.{name}", str(base)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=repo,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONPATH": str(repo)},
+        )
+    finally:
+        os.chmod(base / "locked", 0o755)
+        shutil.rmtree(base)
+    if "No module named" in result.stderr or "Permission denied: '" in result.stderr:
+        pytest.skip("the interpreter or the package is not readable by an unprivileged user")
+    assert result.returncode == 1, result.stderr
+    assert result.stdout == "1 files  0.0 GB\n"
+    assert result.stderr == f"{name}: {base}/locked: Permission denied\n"
+
+
+# --- du2's ticker, under a mock clock -------------------------------------------------------
+
+
+async def test_progress_ticks_every_half_second(
+    autojump_clock: trio.testing.MockClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    totals = _du.Totals()
+    printed: list[tuple[float, str]] = []
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(du2.print_progress, totals)
+        await trio.sleep(0.25)  # look between ticks, never on one
+        for step in range(1, 4):
+            totals.add(_du.Batch(files=step, nbytes=step * 10**9))
+            await trio.sleep(0.5)
+            printed.append((trio.current_time(), capsys.readouterr().out))
+        nursery.cancel_scope.cancel()
+    assert printed == [
+        (0.75, "1 files  1.0 GB\n"),
+        (1.25, "3 files  3.0 GB\n"),
+        (1.75, "6 files  6.0 GB\n"),
+    ]
+
+
+def test_progress_lines_then_final_line(medium_tree: Path) -> None:
+    result = run_cli("du2", "-v", str(medium_tree))
+    lines = result.stdout.splitlines()
+    assert result.returncode == 0
+    assert all(TOTALS_LINE.match(line) for line in lines)
+    assert lines[-1] == expected_line(find_totals(medium_tree))
+
+
+# --- du4 cancellation -----------------------------------------------------------------------
+
+
+def cancel_after_first_batch(monkeypatch: pytest.MonkeyPatch) -> Callable[[], Awaitable[None]]:
+    """A cancel_event for du4.main that fires once the first files have been tallied."""
+    first_files = trio.Event()
+    real_tally = du4.tally
+
+    def tally_and_signal(prog: str, totals: _du.Totals, batch: _du.Batch) -> None:
+        real_tally(prog, totals, batch)
+        if totals.files:
+            first_files.set()
+
+    monkeypatch.setattr(du4, "tally", tally_and_signal)
+    return first_files.wait
+
+
+@pytest.mark.parametrize("acquire", [True, False], ids=["after", "before"])
+@pytest.mark.parametrize("module", [du4, du4_literal], ids=["du4", "du4_literal"])
+async def test_cancel_mid_walk_prints_partial_totals_and_leaves_nothing(
+    module: ModuleType,
+    acquire: bool,
+    medium_tree: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    tasks_before = trio.lowlevel.current_statistics().tasks_living
+    status = await run_main(
+        module,
+        medium_tree,
+        cancellable_acquire=acquire,
+        cancel_event=cancel_after_first_batch(monkeypatch),
+    )
+    out = capsys.readouterr().out
+    match = TOTALS_LINE.match(out.strip())
+    assert status == 130
+    assert match and match[3] == " (cancelled)", out
+    assert 0 < int(match[1]) < find_totals(medium_tree).files
+    assert trio.lowlevel.current_statistics().tasks_living == tasks_before
+    assert multiprocessing.active_children() == []  # every reader process is gone
+
+
+async def test_ctrl_c_cancels_like_enter(
+    medium_tree: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first_files = cancel_after_first_batch(monkeypatch)
+
+    async def interrupt_after_first_batch() -> None:
+        await first_files()
+        os.kill(os.getpid(), signal.SIGINT)
+        await trio.sleep_forever()
+
+    status = await run_main(du4, medium_tree, cancel_event=interrupt_after_first_batch)
+    assert status == 130
+    assert capsys.readouterr().out.endswith(" (cancelled)\n")
+
+
+def test_enter_on_stdin_cancels_the_cli(medium_tree: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gopl_trio.du4", str(medium_tree)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    out, err = proc.communicate("\n", timeout=60)  # the byte is there before the walk starts
+    match = TOTALS_LINE.match(out.strip())
+    assert proc.returncode == 130, err
+    assert match and match[3] == " (cancelled)", out
+    assert int(match[1]) < find_totals(medium_tree).files
+    assert err == ""
+
+
+@pytest.mark.parametrize("stdin", ["devnull", "closed-pipe"])
+def test_end_of_file_on_stdin_does_not_cancel(stdin: str, small_tree: Path) -> None:
+    if stdin == "devnull":
+        result = run_cli("du4", str(small_tree), stdin=subprocess.DEVNULL)
+    else:
+        result = run_cli("du4", str(small_tree), stdin=None, input="")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == expected_line(find_totals(small_tree)) + "\n"
+
+
+@pytest.mark.parametrize("name", ["du1", "du2", "du3", "du4"])
+def test_cli_output_and_status(name: str, odd_tree: Path, tmp_path: Path) -> None:
+    result = run_cli(name, str(odd_tree), str(tmp_path / "nope"))
+    assert result.returncode == 1
+    assert result.stdout == expected_line(find_totals(odd_tree)) + "\n"
+    assert result.stderr == f"{name}: {tmp_path / 'nope'}: No such file or directory\n"
+
+
+def test_cli_usage_error() -> None:
+    result = run_cli("du4", "--no-such-flag")
+    assert result.returncode == 2
+    assert "usage: du4" in result.stderr
+
+
+def test_closed_stdout_is_not_a_traceback(small_tree: Path) -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "gopl_trio.du4", str(small_tree)],
+            stdin=subprocess.DEVNULL,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 1
+
+
+# --- generated trees ------------------------------------------------------------------------
+
+NAMES = st.one_of(
+    st.text(alphabet="abcxyz é-_.", min_size=1, max_size=6).filter(lambda n: n not in (".", "..")),
+    st.binary(min_size=1, max_size=4)
+    .filter(lambda b: b"/" not in b and b"\0" not in b and b not in (b".", b".."))
+    .map(os.fsdecode),
+)
+LEAVES = st.one_of(
+    st.integers(min_value=0, max_value=3_000_000).map(lambda size: ("file", size)),
+    st.just(("symlink", 0)),
+    st.just(("fifo", 0)),
+)
+TREES = st.recursive(
+    LEAVES, lambda children: st.dictionaries(NAMES, children, max_size=5), max_leaves=40
+)
+
+
+def build(path: Path, node: object) -> None:
+    if isinstance(node, dict):
+        path.mkdir()
+        for name, child in node.items():
+            build(path / name, child)
+        return
+    kind, size = node  # type: ignore[misc]
+    if kind == "file":
+        with open(path, "wb") as f:
+            f.truncate(size)
+    elif kind == "symlink":
+        os.symlink("..", path)  # would loop if followed
+    else:
+        os.mkfifo(path)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(tree=st.dictionaries(NAMES, TREES, max_size=6))
+@pytest.mark.parametrize("module", [du1, du4], ids=["du1", "du4"])
+def test_generated_trees_match_find(
+    module: ModuleType, tree: dict[str, object], scratch: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = Path(tempfile.mkdtemp(dir=scratch))
+    try:
+        build(root / "t", tree)
+        status = trio.run(run_main, module, root / "t")
+        out, err = capsys.readouterr()
+        assert (status, err) == (0, "")
+        assert out == expected_line(find_totals(root / "t")) + "\n"
+    finally:
+        shutil.rmtree(root)

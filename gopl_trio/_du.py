@@ -120,6 +120,7 @@ def run(main: Callable[..., Awaitable[int]], *args: object, **kwargs: object) ->
 
     Ctrl-C before a program installs its own handling exits with 130 without a traceback;
     a closed stdout (``du4 ~ | head -0``) is not an error worth a traceback either.
+    The process ends with ``os._exit`` once its output is flushed (see the comment below).
     """
     try:
         status = trio.run(functools.partial(main, *args, **kwargs))
@@ -127,10 +128,12 @@ def run(main: Callable[..., Awaitable[int]], *args: object, **kwargs: object) ->
     except KeyboardInterrupt:
         status = 130
     except BrokenPipeError:
-        # Point stdout at /dev/null so that the interpreter's final flush stays quiet.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         status = 1
-    sys.exit(status)
+    sys.stderr.flush()
+    # Structured concurrency guarantees that every task, thread call and worker process the
+    # program started has ended by now, so interpreter teardown has nothing of ours to clean
+    # up -- yet it costs 30–100 ms here, most of what a user waits for after pressing Enter.
+    os._exit(status)
 
 
 def start_roots(roots: Sequence[str]) -> Batch:

@@ -27,7 +27,6 @@ from collections.abc import Sequence
 
 import attrs
 import trio
-import trio_parallel  # type: ignore[import-untyped]
 
 from gopl_trio._du import (
     Batch,
@@ -39,6 +38,7 @@ from gopl_trio._du import (
     start_roots,
     tally,
 )
+from gopl_trio._readers import ReaderPool
 
 PROG = "du3"
 PROGRESS_INTERVAL = 0.5  # seconds
@@ -51,20 +51,19 @@ class Walk:
     """What every walker shares: the semaphore, the reader processes and the walkers' nursery."""
 
     sema: trio.Semaphore
-    readers: trio_parallel.WorkerContext
+    readers: ReaderPool
     walkers: trio.Nursery
 
 
-async def walk_dirs(roots: Sequence[str], sizes: trio.MemorySendChannel[Batch]) -> None:
+async def walk_dirs(
+    roots: Sequence[str], readers: ReaderPool, sizes: trio.MemorySendChannel[Batch]
+) -> None:
     """Start a walker per root and return when every walker has finished."""
     sema = trio.Semaphore(SEMAPHORE_TOKENS)
     with sizes:
-        async with (
-            trio_parallel.open_worker_context(worker_type=trio_parallel.WorkerType.FORK) as readers,
-            trio.open_nursery() as walkers,
-        ):
+        async with trio.open_nursery() as walkers:
             walk = Walk(sema, readers, walkers)
-            batch = await trio.to_thread.run_sync(start_roots, roots)
+            batch = await readers.run_sync(start_roots, roots)
             await sizes.send(batch)  # the roots' errors
             for root in batch.pending:
                 walkers.start_soon(walk_dir, [root], walk, sizes.clone())
@@ -101,14 +100,15 @@ async def print_progress(totals: Totals) -> None:
 async def main(roots: Sequence[str], verbose: bool = False) -> int:
     sizes_send, sizes = trio.open_memory_channel[Batch](0)
     totals = Totals()
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(walk_dirs, roots, sizes_send)
-        if verbose:
-            nursery.start_soon(print_progress, totals)
-        async for batch in sizes:
-            tally(PROG, totals, batch)
-        nursery.cancel_scope.cancel()  # the walk is over: stop the ticker
-    print(format_totals(totals))
+    async with ReaderPool() as readers:  # the reader processes end with main
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(walk_dirs, roots, readers, sizes_send)
+            if verbose:
+                nursery.start_soon(print_progress, totals)
+            async for batch in sizes:
+                tally(PROG, totals, batch)
+            nursery.cancel_scope.cancel()  # the walk is over: stop the ticker
+        print(format_totals(totals), flush=True)  # before waiting for the readers to go
     return totals.exit_status
 
 

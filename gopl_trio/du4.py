@@ -43,7 +43,6 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import attrs
 import trio
-import trio_parallel  # type: ignore[import-untyped]
 
 from gopl_trio._du import (
     Batch,
@@ -55,11 +54,14 @@ from gopl_trio._du import (
     start_roots,
     tally,
 )
+from gopl_trio._readers import ReaderPool
 from gopl_trio.stdin import wait_for_interrupt, wait_for_keypress
 
 PROG = "du4"
 CANCELLED_STATUS = 130  # as a shell reports a program stopped by Ctrl-C
-WalkFunction = Callable[[Sequence[str], trio.MemorySendChannel[Batch], bool], Awaitable[None]]
+WalkFunction = Callable[
+    [Sequence[str], ReaderPool, trio.MemorySendChannel[Batch], bool], Awaitable[None]
+]
 PROGRESS_INTERVAL = 0.5  # seconds
 SEMAPHORE_TOKENS = 20  # the book's limit on directories read at once
 MAX_WALKERS = 2 * SEMAPHORE_TOKENS  # enough to keep every token busy; bounded whatever the tree
@@ -70,23 +72,23 @@ class Walk:
     """What every walker shares: the semaphore, the reader processes and the walkers' nursery."""
 
     sema: trio.Semaphore
-    readers: trio_parallel.WorkerContext
+    readers: ReaderPool
     walkers: trio.Nursery
     cancellable_acquire: bool = True
 
 
 async def walk_dirs(
-    roots: Sequence[str], sizes: trio.MemorySendChannel[Batch], cancellable_acquire: bool = True
+    roots: Sequence[str],
+    readers: ReaderPool,
+    sizes: trio.MemorySendChannel[Batch],
+    cancellable_acquire: bool = True,
 ) -> None:
     """Start a walker per root and return when every walker has finished."""
     sema = trio.Semaphore(SEMAPHORE_TOKENS)
     with sizes:
-        async with (
-            trio_parallel.open_worker_context(worker_type=trio_parallel.WorkerType.FORK) as readers,
-            trio.open_nursery() as walkers,
-        ):
+        async with trio.open_nursery() as walkers:
             walk = Walk(sema, readers, walkers, cancellable_acquire)
-            batch = await trio.to_thread.run_sync(start_roots, roots)
+            batch = await readers.run_sync(start_roots, roots)
             await sizes.send(batch)  # the roots' errors
             for root in batch.pending:
                 walkers.start_soon(walk_dir, [root], walk, sizes.clone())
@@ -116,7 +118,7 @@ async def dirents(pending: list[str], walk: Walk) -> Batch:
                 batch: Batch = await walk.readers.run_sync(read_batch, pending)
                 return batch
     async with walk.sema:  # cancellable, like the book's `select` on done
-        batch = await walk.readers.run_sync(read_batch, pending, kill_on_cancel=True)
+        batch = await walk.readers.run_sync(read_batch, pending)
         return batch
 
 
@@ -148,21 +150,22 @@ async def main(
     """
     sizes_send, sizes = trio.open_memory_channel[Batch](0)
     totals = Totals()
-    with trio.CancelScope() as done:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(cancel_after, cancel_event, done)
-            nursery.start_soon(cancel_after, wait_for_interrupt, done)
-            nursery.start_soon(walk, roots, sizes_send, cancellable_acquire)
-            if verbose:
-                nursery.start_soon(print_progress, totals)
-            async for batch in sizes:
-                tally(prog, totals, batch)
-            nursery.cancel_scope.cancel()  # the walk is over: stop the ticker and the watchers
-    if done.cancelled_caught:
-        print(format_totals(totals) + " (cancelled)", flush=True)
-        return CANCELLED_STATUS
-    print(format_totals(totals))
-    return totals.exit_status
+    async with ReaderPool() as readers:  # the reader processes end with main
+        with trio.CancelScope() as done:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(cancel_after, cancel_event, done)
+                nursery.start_soon(cancel_after, wait_for_interrupt, done)
+                nursery.start_soon(walk, roots, readers, sizes_send, cancellable_acquire)
+                if verbose:
+                    nursery.start_soon(print_progress, totals)
+                async for batch in sizes:
+                    tally(prog, totals, batch)
+                nursery.cancel_scope.cancel()  # the walk is over: stop the ticker and the watchers
+        if done.cancelled_caught:
+            print(format_totals(totals) + " (cancelled)", flush=True)
+        else:
+            print(format_totals(totals), flush=True)  # before waiting for the readers to go
+    return CANCELLED_STATUS if done.cancelled_caught else totals.exit_status
 
 
 if __name__ == "__main__":

@@ -21,15 +21,22 @@ import trio
 
 from gopl_trio import du4
 from gopl_trio._du import Batch, parse_args, read_batch, run, start_roots
+from gopl_trio._readers import ReaderPool
 
 PROG = "du4_literal"
 SEMAPHORE_TOKENS = 20  # the book's limit on directories read at once
 
 
 async def walk_dirs(
-    roots: Sequence[str], sizes: trio.MemorySendChannel[Batch], cancellable_acquire: bool = True
+    roots: Sequence[str],
+    readers: ReaderPool,
+    sizes: trio.MemorySendChannel[Batch],
+    cancellable_acquire: bool = True,
 ) -> None:
-    """Start a task per root; each starts a task per subdirectory, like the book's walkDir."""
+    """Start a task per root; each starts a task per subdirectory, like the book's walkDir.
+
+    *readers* is du4's process pool, unused: the book reads each directory in the walker.
+    """
     sema = trio.Semaphore(SEMAPHORE_TOKENS)
     with sizes:
         async with trio.open_nursery() as nursery:

@@ -110,17 +110,18 @@ class ReaderPool:
         """
         async with self._limiter:
             worker = self._idle.pop() if self._idle else self._start_worker()
-            worker.pipe.send_bytes(pickle.dumps((function, args), pickle.HIGHEST_PROTOCOL))
+            job = pickle.dumps((function, args), pickle.HIGHEST_PROTOCOL)
             try:
+                worker.pipe.send_bytes(job)
                 await trio.lowlevel.wait_readable(worker.pipe.fileno())
-            except BaseException:
-                worker.process.kill()  # reaped in __aexit__
-                raise
-            try:
                 # Readable means the reply is being written; reading it does not wait long.
                 ok, value = pickle.loads(worker.pipe.recv_bytes())
-            except EOFError:
+            except (EOFError, OSError):
+                worker.process.kill()
                 raise WorkerDied(f"reader process {worker.process.pid} died") from None
+            except BaseException:  # cancelled: kill now, reap in __aexit__
+                worker.process.kill()
+                raise
             self._idle.append(worker)
         if not ok:
             raise value

@@ -381,7 +381,8 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         if r["scenario"] == "stalled":
             print(
                 f"{r['server']}: the stalled client, reading at last, got {r['stalled_received']} "
-                f"timed messages and was told {r['stalled_told_dropped']} were dropped"
+                f"timed messages and was told {r['stalled_told_dropped']} messages were dropped "
+                "(flood and probes included)"
             )
     for variant in ("ours", "book"):
         normal, stalled = by.get((variant, "normal")), by.get((variant, "stalled"))

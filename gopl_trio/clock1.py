@@ -1,0 +1,54 @@
+"""clock1: a TCP server that writes the time once a second, one client at a time.
+
+gopl.io/ch8/clock1, §8.2. The accept loop calls the handler directly, so a second client
+is accepted by the kernel but hears nothing until the first one hangs up. A client that
+disconnects ends its handler quietly (Go's handler notices on its next failed write).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+import trio
+
+from gopl_trio import _net
+
+PROG = "clock1"
+
+
+def wall_clock() -> str:
+    return time.strftime("%H:%M:%S")  # Go's layout "15:04:05"
+
+
+async def handle_conn(conn: trio.SocketStream, now: Callable[[], str] = wall_clock) -> None:
+    async with conn:
+        try:
+            while True:
+                await _net.send_line(conn, now())
+                await trio.sleep(1)
+        except _net.PEER_GONE:
+            return  # e.g. the client hung up
+
+
+async def serve(listener: trio.SocketListener, now: Callable[[], str] = wall_clock) -> None:
+    async with listener:
+        while True:
+            conn = await _net.accept(listener, PROG)
+            await handle_conn(conn, now)  # handle one connection at a time
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _net.parse_args(PROG, "Serve the time of day, one client at a time.", argv)
+
+    async def run(stop: trio.Event) -> None:
+        listener = await _net.open_listener(args.host, args.port)
+        print(f"{PROG}: listening on {_net.bound_address(listener)}", file=sys.stderr)
+        await serve(listener)
+
+    return _net.run(PROG, run, interrupted_status=0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""A spinner while a slow computation runs: gopl.io/ch8/spinner, §8.1.
+
+The Go program starts the spinner as a goroutine and computes Fibonacci(45) in main; when main
+returns, the spinner goroutine simply dies with the process. Here the spinner is a task in a
+nursery and is cancelled explicitly once the result is ready, and the computation runs off the
+event loop -- in a separate process by default. A worker thread would hold the GIL while it
+computes, so the spinner could only draw when the interpreter hands the GIL back (every 5 ms at
+best), and its frames would arrive late; a process has its own interpreter and its own GIL.
+CPython is much slower than Go at this naive recursion, so ``-n`` defaults to 35 (a second or
+two) rather than 45.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TextIO
+
+import trio
+
+FRAMES = r"-\|/"
+
+
+def fib(x: int) -> int:
+    """The deliberately slow, doubly recursive Fibonacci of the book."""
+    if x < 2:
+        return x
+    return fib(x - 1) + fib(x - 2)
+
+
+async def spinner(delay: float, out: TextIO) -> None:
+    """Draw the next frame every *delay* seconds, forever (until cancelled)."""
+    while True:
+        for frame in FRAMES:
+            out.write(f"\r{frame}")
+            out.flush()
+            await trio.sleep(delay)
+
+
+async def fib_in_thread(n: int) -> int:
+    """fib(n) on a worker thread: the event loop stays free, but the two share one GIL."""
+    # abandon_on_cancel: Ctrl-C returns at once; the thread finishes on its own as a daemon.
+    return await trio.to_thread.run_sync(fib, n, abandon_on_cancel=True)
+
+
+async def fib_in_process(n: int) -> int:
+    """fib(n) in a fresh interpreter, which has its own GIL; cancelling kills it."""
+    # The child gets fib's source rather than importing this module: importing trio would
+    # add a fifth of a second to its start-up.
+    code = f"import sys\n{inspect.getsource(fib)}\nprint(fib(int(sys.argv[1])))"
+    # A session of its own: the terminal's Ctrl-C goes to us, and we stop the child.
+    done = await trio.run_process(
+        [sys.executable, "-c", code, str(n)],
+        capture_stdout=True,
+        check=False,
+        start_new_session=True,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"the fib process failed with exit status {done.returncode}")
+    return int(done.stdout)
+
+
+WORKERS: dict[str, Callable[[int], Awaitable[int]]] = {
+    "process": fib_in_process,
+    "thread": fib_in_thread,
+}
+
+
+async def spin_while(
+    n: int,
+    compute: Callable[[int], Awaitable[int]],
+    out: TextIO,
+    delay: float = 0.1,
+) -> int:
+    """Show the spinner on *out* while ``await compute(n)`` runs; print and return the result."""
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(spinner, delay, out)
+        fib_n = await compute(n)
+        nursery.cancel_scope.cancel()  # Go just lets main return; here the spinner stops first
+    out.write(f"\rFibonacci({n}) = {fib_n}\n")
+    out.flush()
+    return fib_n
+
+
+def fib_index(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 92:  # fib(92) is the largest that fits Go's int64 (and far too slow)
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 92")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="spinner", description="Compute Fibonacci(n) slowly, with a spinner."
+    )
+    parser.add_argument("-n", type=fib_index, default=35, help="which Fibonacci number")
+    parser.add_argument(
+        "--worker",
+        choices=sorted(WORKERS),
+        default="process",
+        help="where fib runs (default: process, which keeps the spinner on time)",
+    )
+    args = parser.parse_args(argv)
+    status = 0
+    try:
+        trio.run(spin_while, args.n, WORKERS[args.worker], sys.stdout)
+        sys.stdout.flush()  # so that a closed stdout shows up here, not at exit
+    except* BrokenPipeError:
+        # The reader went away (`| head`): say nothing, and keep the exit-time flush quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        status = 1
+    except* RuntimeError as group:
+        print(f"\nspinner: {group.exceptions[0]}", file=sys.stderr)
+        status = 1
+    except* KeyboardInterrupt:
+        print(file=sys.stderr)  # end the spinner's line
+        status = 130
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -98,6 +98,7 @@ async def walk_dir(pending: list[str], walk: Walk, sizes: trio.MemorySendChannel
     """Read the directories in *pending* and everything below them, sending each batch."""
     with sizes:
         while pending:
+            await trio.lowlevel.checkpoint_if_cancelled()  # the book's `if cancelled() { return }`
             batch = await dirents(pending, walk)
             await sizes.send(batch)
             pending = batch.pending

@@ -57,6 +57,7 @@ async def walk_dir(
 ) -> None:
     """Send one directory's sizes and start a task for each of its subdirectories."""
     with sizes:
+        await trio.lowlevel.checkpoint_if_cancelled()  # the book's `if cancelled() { return }`
         batch = await dirents(directory, sema, cancellable_acquire)
         for subdir in batch.pending:
             nursery.start_soon(walk_dir, subdir, nursery, sema, sizes.clone(), cancellable_acquire)

@@ -3,15 +3,15 @@
 The book's programs lean on a few pieces of Go's standard library that trio spells
 differently: `net.Listen` (here `open_listener`), `bufio.Scanner` (here `LineReader`, which
 unlike the Scanner never grows without bound and never stops at bad bytes), `io.Copy` over
-`os.Stdin`/`os.Stdout` (here `copy` with `StdinStream`/`StdoutStream`), and `log.Fatal` for
-"connection refused" or "address in use" (here `run`, which prints one stderr line and exits 1).
+`os.Stdin`/`os.Stdout` (here `copy`, with the streams of `gopl_trio.stdin`), and `log.Fatal`
+for "connection refused" or "address in use" (here `run`, which prints one stderr line and
+exits 1).
 """
 
 from __future__ import annotations
 
 import argparse
 import errno
-import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import NamedTuple
@@ -27,8 +27,6 @@ __all__ = [
     "LineReader",
     "LockedSendStream",
     "NetError",
-    "StdinStream",
-    "StdoutStream",
     "accept",
     "bound_address",
     "copy",
@@ -252,62 +250,6 @@ async def copy(dst: trio.abc.SendStream, src: trio.abc.ReceiveStream) -> int:
         await dst.send_all(data)
         total += len(data)
     return total
-
-
-# --- standard input and output as trio streams --------------------------------------------
-
-
-class StdinStream(trio.abc.ReceiveStream):
-    """Standard input as a trio stream, without a thread and without O_NONBLOCK.
-
-    We wait until the descriptor is readable and only then `os.read` it, which cannot block
-    (the technique of `gopl_trio.stdin`, see there for why not FdStream). Regular files and
-    /dev/null cannot be polled (EPERM) and never block, so they are read directly.
-    """
-
-    def __init__(self, fd: int = 0) -> None:
-        self._fd = fd
-
-    async def receive_some(self, max_bytes: int | None = None) -> bytes:
-        try:
-            await trio.lowlevel.wait_readable(self._fd)
-        except OSError as exc:
-            if exc.errno != errno.EPERM:
-                return b""  # no standard input at all: treat it as empty
-            await trio.lowlevel.checkpoint()
-        try:
-            return os.read(self._fd, max_bytes or _CHUNK)
-        except OSError:
-            return b""
-
-    async def aclose(self) -> None:
-        await trio.lowlevel.checkpoint()
-
-
-class StdoutStream(trio.abc.SendStream):
-    """Standard output as a trio stream: wait until writable, then write what fits."""
-
-    def __init__(self, fd: int = 1) -> None:
-        self._fd = fd
-
-    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        view = memoryview(data)
-        while view:
-            try:
-                await trio.lowlevel.wait_writable(self._fd)
-            except OSError as exc:
-                if exc.errno != errno.EPERM:
-                    raise
-                await trio.lowlevel.checkpoint()
-            # At most a pipe buffer's worth, so a blocking descriptor does not block us long.
-            written = os.write(self._fd, view[:4096])
-            view = view[written:]
-
-    async def wait_send_all_might_not_block(self) -> None:
-        await trio.lowlevel.wait_writable(self._fd)
-
-    async def aclose(self) -> None:
-        await trio.lowlevel.checkpoint()
 
 
 # --- running a program ---------------------------------------------------------------------

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import trio
 
 from gopl_trio import _net
+from gopl_trio.stdin import StdoutStream
 
 PROG = "netcat1"
 
@@ -27,7 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     async def run(stop: trio.Event) -> None:
         conn = await _net.dial(args.host, args.port)
-        await netcat(conn, _net.StdoutStream())
+        await netcat(conn, StdoutStream())
 
     return _net.run(PROG, run)
 

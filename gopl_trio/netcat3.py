@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import trio
 
 from gopl_trio import _net
+from gopl_trio.stdin import StdinStream, StdoutStream
 
 PROG = "netcat3"
 
@@ -40,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     async def run(stop: trio.Event) -> None:
         conn = await _net.dial(args.host, args.port)
-        await netcat(conn, _net.StdinStream(), _net.StdoutStream())
+        await netcat(conn, StdinStream(), StdoutStream())
 
     return _net.run(PROG, run)
 

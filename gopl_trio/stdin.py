@@ -28,7 +28,7 @@ import signal
 
 import trio
 
-__all__ = ["wait_for_interrupt", "wait_for_keypress"]
+__all__ = ["StdinStream", "StdoutStream", "wait_for_interrupt", "wait_for_keypress"]
 
 
 async def wait_for_keypress(fd: int = 0) -> bytes:
@@ -37,16 +37,7 @@ async def wait_for_keypress(fd: int = 0) -> bytes:
     Never returns if *fd* reaches end of file, is closed, or cannot be read: the caller
     simply keeps running (cancel the surrounding scope to stop waiting).
     """
-    try:
-        await trio.lowlevel.wait_readable(fd)
-    except OSError as exc:
-        if exc.errno != errno.EPERM:  # EBADF/EINVAL: no standard input at all
-            await trio.sleep_forever()
-        # EPERM: a regular file or /dev/null; reading it does not block.
-    try:
-        data = os.read(fd, 4096)
-    except OSError:
-        data = b""
+    data = await StdinStream(fd).receive_some()
     if not data:  # end of file is not a key press
         await trio.sleep_forever()
     return data
@@ -61,3 +52,57 @@ async def wait_for_interrupt() -> None:
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async for _ in signals:
             return
+
+
+class StdinStream(trio.abc.ReceiveStream):
+    """Standard input as a trio stream, without a thread and without O_NONBLOCK.
+
+    We wait until the descriptor is readable and only then `os.read` it, which cannot block
+    (see the module docstring for why not FdStream). Regular files and /dev/null cannot be
+    polled (EPERM) and never block, so they are read directly. With no standard input at all
+    (a closed descriptor) the stream is simply empty.
+    """
+
+    def __init__(self, fd: int = 0) -> None:
+        self._fd = fd
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        try:
+            await trio.lowlevel.wait_readable(self._fd)
+        except OSError as exc:
+            if exc.errno != errno.EPERM:
+                return b""  # no standard input at all: treat it as empty
+            await trio.lowlevel.checkpoint()
+        try:
+            return os.read(self._fd, max_bytes or 65536)
+        except OSError:
+            return b""
+
+    async def aclose(self) -> None:
+        await trio.lowlevel.checkpoint()
+
+
+class StdoutStream(trio.abc.SendStream):
+    """Standard output as a trio stream: wait until writable, then write what fits."""
+
+    def __init__(self, fd: int = 1) -> None:
+        self._fd = fd
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                await trio.lowlevel.wait_writable(self._fd)
+            except OSError as exc:
+                if exc.errno != errno.EPERM:
+                    raise
+                await trio.lowlevel.checkpoint()
+            # At most a pipe buffer's worth, so a blocking descriptor does not block us long.
+            written = os.write(self._fd, view[:4096])
+            view = view[written:]
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await trio.lowlevel.wait_writable(self._fd)
+
+    async def aclose(self) -> None:
+        await trio.lowlevel.checkpoint()

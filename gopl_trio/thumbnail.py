@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
 import os
 import sys
 import threading
@@ -35,6 +34,8 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 import PIL
 import trio
 from PIL import Image
+
+from gopl_trio.stdin import StdinStream
 
 __all__ = [
     "MAX_SIZE",
@@ -259,23 +260,12 @@ async def make_thumbnails6(
 async def _stdin_lines() -> AsyncIterator[str]:
     """File names from standard input, one per line, as they arrive. Empty lines are skipped.
 
-    As in `gopl_trio.stdin`: wait until the descriptor is readable, then read what is there.
-    No thread to abandon on Ctrl-C and no change to the descriptor's flags; regular files
-    and /dev/null cannot be waited on (EPERM) but never block, so they are read directly.
+    Read through `gopl_trio.stdin.StdinStream`: no thread to abandon on Ctrl-C and no change
+    to the descriptor's flags.
     """
     pending = b""
-    while True:
-        try:
-            await trio.lowlevel.wait_readable(0)
-        except OSError as exc:
-            if exc.errno != errno.EPERM:  # no standard input at all
-                break
-        try:
-            chunk = os.read(0, 65536)
-        except OSError:
-            chunk = b""
-        if not chunk:
-            break
+    stdin = StdinStream()
+    while chunk := await stdin.receive_some():
         *lines, pending = (pending + chunk).split(b"\n")
         for line in lines:
             if name := line.removesuffix(b"\r"):

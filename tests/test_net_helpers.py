@@ -10,6 +10,7 @@ import trio
 import trio.testing
 
 from gopl_trio import _net
+from gopl_trio.stdin import StdinStream, StdoutStream
 
 
 class ChunkStream(trio.abc.ReceiveStream):
@@ -176,8 +177,8 @@ async def test_stdio_streams_over_pipes() -> None:
         os.write(in_w, b"to stdin\n")
         os.close(in_w)
         in_w = -1
-        stdin = _net.StdinStream(in_r)
-        stdout = _net.StdoutStream(out_w)
+        stdin = StdinStream(in_r)
+        stdout = StdoutStream(out_w)
         copied = await _net.copy(stdout, stdin)
         assert copied == 9
         assert os.read(out_r, 100) == b"to stdin\n"
@@ -190,6 +191,6 @@ async def test_stdio_streams_over_pipes() -> None:
 async def test_stdin_from_dev_null_is_empty() -> None:
     fd = os.open(os.devnull, os.O_RDONLY)
     try:
-        assert await _net.StdinStream(fd).receive_some() == b""
+        assert await StdinStream(fd).receive_some() == b""
     finally:
         os.close(fd)

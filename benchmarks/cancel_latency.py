@@ -261,6 +261,9 @@ def main() -> None:
     parser.add_argument("--delay", default="100,400", help="MIN,MAX ms after the walk starts")
     parser.add_argument("--cmd", action="append", default=[], help="another program to time")
     parser.add_argument("--no-in-process", action="store_true")
+    parser.add_argument(
+        "--only", help="comma-separated variants, e.g. 'du4 after,du4 before' (default: all)"
+    )
     parser.add_argument("--quick", action="store_true", help="20k tree, 5 trials: a smoke test")
     parser.add_argument("--json", metavar="PATH")
     parser.add_argument("--plot", metavar="PNG")
@@ -273,7 +276,9 @@ def main() -> None:
     root, stats = tree(args.tree)
 
     # Out of process, interleaved so that every variant sees the same machine.
-    programs = commands(root, args.cmd)
+    only = {name.strip() for name in args.only.split(",")} if args.only else None
+    programs = {k: v for k, v in commands(root, args.cmd).items() if not only or k in only}
+    modules = {k: v for k, v in MODULES.items() if not only or k in only}
     trials: dict[str, list[dict[str, Any]]] = {name: [] for name in programs}
     for _ in range(args.trials):
         for name, command in programs.items():
@@ -298,9 +303,9 @@ def main() -> None:
 
     in_process: dict[str, Any] = {}
     if not args.no_in_process:
-        samples_by: dict[str, list[dict[str, Any]]] = {name: [] for name in MODULES}
+        samples_by: dict[str, list[dict[str, Any]]] = {name: [] for name in modules}
         for _ in range(args.trials):
-            for name, (module, cancellable) in MODULES.items():
+            for name, (module, cancellable) in modules.items():
                 samples_by[name].append(
                     time_in_process(module, cancellable, root, rng.uniform(low, high))
                 )

@@ -25,6 +25,8 @@ from typing import NoReturn
 import attrs
 import trio
 
+from gopl_trio._readers import WorkerDied
+
 __all__ = [
     "BATCH_ENTRIES",
     "Batch",
@@ -91,8 +93,13 @@ def format_totals(totals: Totals) -> str:
 
 
 def report(prog: str, path: str, reason: str) -> None:
-    """One line on stderr: ``du4: PATH: reason``. Undecodable bytes print as escapes."""
-    print(f"{prog}: {path}: {reason}", file=sys.stderr, flush=True)
+    """One line on stderr: ``du4: PATH: reason``.
+
+    Bytes of a name that are not UTF-8 print as escapes (``caf\\xe9``), never raw: a raw byte
+    could upset the terminal, and the escape says exactly what is on disk.
+    """
+    shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+    print(f"{prog}: {shown}: {reason}", file=sys.stderr, flush=True)
 
 
 def parse_args(
@@ -115,19 +122,26 @@ def parse_args(
     return parser.parse_args(argv)
 
 
-def run(main: Callable[..., Awaitable[int]], *args: object, **kwargs: object) -> NoReturn:
+def run(
+    prog: str, main: Callable[..., Awaitable[int]], *args: object, **kwargs: object
+) -> NoReturn:
     """Run ``main(*args, **kwargs)`` under trio and exit with its status.
 
     Ctrl-C before a program installs its own handling exits with 130 without a traceback;
+    a reader process that dies (killed from outside) is one line on stderr and status 1;
     a closed stdout (``du4 ~ | head -0``) is not an error worth a traceback either.
     The process ends with ``os._exit`` once its output is flushed (see the comment below).
     """
     try:
-        status = trio.run(functools.partial(main, *args, **kwargs))
-        sys.stdout.flush()
-    except KeyboardInterrupt:
-        status = 130
-    except BrokenPipeError:
+        try:
+            status = trio.run(functools.partial(main, *args, **kwargs))
+            sys.stdout.flush()
+        except KeyboardInterrupt:
+            status = 130
+        except BrokenPipeError:
+            status = 1
+    except* WorkerDied as died:  # the OOM killer, say: one line, not a traceback
+        print(f"{prog}: {died.exceptions[0]}", file=sys.stderr)
         status = 1
     sys.stderr.flush()
     # Structured concurrency guarantees that every task, thread call and worker process the

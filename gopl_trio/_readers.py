@@ -60,6 +60,7 @@ def _serve(jobs: multiprocessing.connection.Connection) -> None:
 class _Worker:
     process: multiprocessing.process.BaseProcess
     pipe: multiprocessing.connection.Connection
+    exitcode: int | None = None  # known once the pool has reaped it
 
 
 class ReaderPool:
@@ -90,6 +91,11 @@ class ReaderPool:
             for worker in self._every:
                 await trio.lowlevel.wait_readable(worker.process.sentinel)
                 worker.process.join()
+                worker.exitcode = worker.process.exitcode
+                # Tell trio before closing descriptors it has watched, so a reused number
+                # cannot inherit the old registration.
+                trio.lowlevel.notify_closing(worker.process.sentinel)
+                worker.process.close()
                 trio.lowlevel.notify_closing(worker.pipe.fileno())
                 worker.pipe.close()
 
@@ -102,6 +108,14 @@ class ReaderPool:
         self._every.append(worker)
         return worker
 
+    def _take_worker(self) -> _Worker:
+        """An idle worker that is still alive (one may have been killed meanwhile), or a new one."""
+        while self._idle:
+            worker = self._idle.pop()
+            if worker.process.is_alive():
+                return worker
+        return self._start_worker()
+
     async def run_sync(self, function: Callable[..., T], *args: Any) -> T:
         """Run ``function(*args)`` in a worker process and return its result.
 
@@ -109,7 +123,7 @@ class ReaderPool:
         without waiting for the process to go away.
         """
         async with self._limiter:
-            worker = self._idle.pop() if self._idle else self._start_worker()
+            worker = self._take_worker()
             job = pickle.dumps((function, args), pickle.HIGHEST_PROTOCOL)
             try:
                 worker.pipe.send_bytes(job)

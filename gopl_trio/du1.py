@@ -58,4 +58,4 @@ async def main(roots: Sequence[str]) -> int:
 
 if __name__ == "__main__":
     args = parse_args(PROG, "Print the total size of the files under each ROOT.")
-    run(main, args.roots)
+    run(PROG, main, args.roots)

@@ -67,4 +67,4 @@ async def main(roots: Sequence[str], verbose: bool = False) -> int:
 
 if __name__ == "__main__":
     args = parse_args(PROG, "Print the total size of the files under each ROOT.")
-    run(main, args.roots, args.v)
+    run(PROG, main, args.roots, args.v)

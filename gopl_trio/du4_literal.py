@@ -80,4 +80,4 @@ async def main(roots: Sequence[str], verbose: bool = False, **options: object) -
 
 if __name__ == "__main__":
     args = parse_args(PROG, "du4 with a task per directory, as in the book.", cancellable=True)
-    run(main, args.roots, args.v, cancellable_acquire=not args.uncancellable_acquire)
+    run(PROG, main, args.roots, args.v, cancellable_acquire=not args.uncancellable_acquire)

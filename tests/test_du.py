@@ -552,3 +552,11 @@ def test_generated_trees_match_find(
         assert out == expected_line(find_totals(root / "t")) + "\n"
     finally:
         shutil.rmtree(root)
+
+
+def test_undecodable_name_in_an_error_line(tmp_path: Path) -> None:
+    missing = os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9")
+    result = run_cli("du4", missing)
+    assert result.returncode == 1
+    assert result.stdout == "0 files  0.0 GB\n"
+    assert result.stderr == f"du4: {tmp_path}/caf\\xe9: No such file or directory\n"

@@ -21,6 +21,10 @@ def pid_of_worker() -> int:
     return os.getpid()
 
 
+def die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
 async def test_runs_functions_in_other_processes() -> None:
     async with ReaderPool(2) as pool:
         assert await pool.run_sync(divide, 1, 4) == 0.25
@@ -59,14 +63,21 @@ async def test_cancel_kills_the_worker_without_waiting_for_it() -> None:
         assert time.monotonic() - started < 10  # not the 60 s of the job
         # Not reaped yet (that is the pool's exit), but already told to die:
         assert await pool.run_sync(divide, 1, 1) == 1  # a fresh worker takes over
-    assert worker.process.exitcode == -signal.SIGKILL
+    assert worker.exitcode == -signal.SIGKILL
     assert multiprocessing.active_children() == []
 
 
-async def test_a_worker_killed_from_outside_is_reported() -> None:
+async def test_an_idle_worker_killed_from_outside_is_replaced() -> None:
     async with ReaderPool(1) as pool:
-        pid = await pool.run_sync(pid_of_worker)
-        os.kill(pid, signal.SIGKILL)
+        first = await pool.run_sync(pid_of_worker)
+        os.kill(first, signal.SIGKILL)
+        pool._every[0].process.join(10)  # the kill has landed
+        assert await pool.run_sync(pid_of_worker) not in (first, os.getpid())
+    assert multiprocessing.active_children() == []
+
+
+async def test_a_worker_that_dies_during_a_job_is_reported() -> None:
+    async with ReaderPool(1) as pool:
         with pytest.raises(WorkerDied):
-            await pool.run_sync(pid_of_worker)
+            await pool.run_sync(die)
     assert multiprocessing.active_children() == []

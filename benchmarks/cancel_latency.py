@@ -347,7 +347,10 @@ def main() -> None:
         for key in ("p50", "p99")
     }
     print("\nBefore/after ratios (the book's change):")
-    print_table(["measure", "before ÷ after"], [[k, f"{v:.1f}×"] for k, v in ratios.items()])
+    print_table(
+        ["measure", "before ÷ after"],
+        [[k, f"{v:.1f}×"] for k, v in ratios.items() if v == v],  # skip NaN: not measured
+    )
     write_json(
         args.json,
         {

@@ -22,12 +22,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from functools import partial
 
 import httpx
 import trio
 
 from ._site import Handler, Request, Response, serve_http
-from .links import run_program
+from .links import run_program, seconds
 
 PROG = "callboth"
 
@@ -99,9 +100,10 @@ def main(argv: list[str] | None = None) -> int:
         prog=PROG, description="Call a slow and a fast server; cancel both if one fails."
     )
     parser.add_argument("error", choices=["true", "false"], help="make the fast server fail")
-    parser.add_argument("--slow-delay", type=float, default=2.0, metavar="SECONDS")
+    parser.add_argument("--slow-delay", type=seconds, default=2.0, metavar="SECONDS")
     args = parser.parse_args(argv)
-    run_program(lambda: run(args.error, args.slow_delay))
+    # Flush each line, so that piped output, too, shows the 2 s gap between the two results.
+    run_program(lambda: run(args.error, args.slow_delay, partial(print, flush=True)))
     return 0
 
 

@@ -22,7 +22,7 @@ from typing import TextIO
 import attrs
 import trio
 
-from .links import TIMEOUT, FetchError, Page, fetch, new_client, run_program
+from .links import TIMEOUT, FetchError, Page, fetch, new_client, run_program, seconds
 
 PROG = "fetchfirst"
 
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         prog=PROG, description="Print the first URL to respond; cancel the other requests."
     )
     parser.add_argument(
-        "-timeout", type=float, default=TIMEOUT, help="seconds allowed for one request"
+        "-timeout", type=seconds, default=TIMEOUT, help="seconds allowed for one request"
     )
     parser.add_argument("urls", nargs="+", metavar="URL")
     args = parser.parse_args(argv)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import html.parser
+import math
 import os
 import sys
 import time
@@ -48,6 +49,7 @@ __all__ = [
     "parse_links",
     "run_program",
     "run_until_cancelled",
+    "seconds",
 ]
 
 MAX_BODY = 4 * 1024 * 1024  # bytes read from one response at most
@@ -99,7 +101,9 @@ def check_url(url: str) -> str:
     """Return *url* if it is an absolute http(s) URL, else raise FetchError."""
     try:
         parts = urllib.parse.urlsplit(url)
-    except ValueError as exc:
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not a number < 65536
+        url.encode()  # a surrogate (from undecodable argv bytes) could not even be printed
+    except ValueError as exc:  # UnicodeEncodeError included
         raise FetchError(f"{url}: malformed URL: {exc}") from None
     if parts.scheme not in ("http", "https"):
         what = f"unsupported scheme {parts.scheme!r}" if parts.scheme else "not an absolute URL"
@@ -152,7 +156,9 @@ async def fetch(
             raise FetchError(f"{url}: too many redirects") from None
         except httpx.HTTPError as exc:
             raise FetchError(f"{url}: {_describe(exc)}") from None
-        except httpx.InvalidURL as exc:
+        except (httpx.InvalidURL, UnicodeError) as exc:
+            # UnicodeError: a host httpx cannot IDNA-encode ("http://xn--/"), here or in a
+            # redirect's Location; httpx raises it as it is, not as an httpx error.
             raise FetchError(f"{url}: malformed URL: {exc}") from None
     if deadline.cancelled_caught:
         raise FetchError(f"{url}: timed out after {time_limit:g} s")
@@ -200,7 +206,10 @@ async def extract(
     page = await fetch(
         client, url, html_only=True, time_limit=time_limit, max_bytes=max_bytes, stats=stats
     )
-    text = page.body.decode(_charset(page.content_type), errors="replace")
+    try:
+        text = page.body.decode(_charset(page.content_type), errors="replace")
+    except UnicodeError:  # a few codecs ("idna", "punycode") fail even with errors="replace"
+        text = page.body.decode("utf-8", errors="replace")
     if len(page.body) >= THREAD_PARSE_BYTES:
         links = await trio.to_thread.run_sync(parse_links, text, page.url, abandon_on_cancel=True)
     elif stats is None:
@@ -259,6 +268,7 @@ def absolute_links(hrefs: list[str], base_url: str) -> list[str]:
             absolute = urllib.parse.urljoin(base_url, href.strip())
             parts = urllib.parse.urlsplit(absolute)
             parts.port  # noqa: B018 -- raises ValueError for a bad port
+            absolute.encode()  # no lone surrogates: they could not be requested or printed
         except ValueError:
             continue  # a malformed URL: skip it, as Go's links.Extract does
         if parts.scheme in ("http", "https") and parts.hostname:
@@ -329,8 +339,24 @@ def run_program(main: Callable[[], Awaitable[T]]) -> T:
             # Point stdout at /dev/null so the interpreter's final flush cannot fail again.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise SystemExit(1) from None
-    except KeyboardInterrupt:
+    except* KeyboardInterrupt:  # trio delivers it inside a nursery's ExceptionGroup
         raise SystemExit(130) from None
+
+
+def seconds(text: str) -> float:
+    """An argparse type: a finite, non-negative number of seconds (trio rejects the others)."""
+    value = float(text)
+    if not 0 <= value < math.inf:  # also false for NaN
+        raise ValueError(text)
+    return value
+
+
+def depth(text: str) -> int:
+    """An argparse type: a number of links, 0 or more."""
+    value = int(text)
+    if value < 0:
+        raise ValueError(text)
+    return value
 
 
 def crawl_arguments(prog: str, description: str) -> argparse.ArgumentParser:
@@ -338,12 +364,12 @@ def crawl_arguments(prog: str, description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument(
         "-depth",
-        type=int,
+        type=depth,
         default=None,
         help="fetch only URLs at most this many links from a start URL (default: no limit)",
     )
     parser.add_argument(
-        "-timeout", type=float, default=TIMEOUT, help="seconds allowed for one request"
+        "-timeout", type=seconds, default=TIMEOUT, help="seconds allowed for one request"
     )
     parser.add_argument("urls", nargs="+", metavar="URL")
     return parser

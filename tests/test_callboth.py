@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -98,6 +100,43 @@ def test_cli_false_prints_both_results() -> None:
         "slow result: Slow response",
         "done with both",
     ]
+
+
+async def test_cli_ctrl_c_while_waiting_exits_130() -> None:
+    # Each line is flushed as it happens (the first one arrives while the slow call waits),
+    # and Ctrl-C, which trio raises inside the nursery's ExceptionGroup, ends the program
+    # with status 130 and no traceback.
+    proc = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "gopl_trio.callboth", "false", "--slow-delay", "60"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"},
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        with trio.fail_after(30):
+            out = b""
+            while b"\n" not in out:
+                chunk = await proc.stdout.receive_some()
+                assert chunk, "callboth ended early"
+                out += chunk
+            assert out == b"fast result: ok\n"
+            proc.send_signal(signal.SIGINT)
+            async for chunk in proc.stdout:
+                out += chunk
+            err = b""
+            async for chunk in proc.stderr:
+                err += chunk
+            assert await proc.wait() == 130
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        await proc.stdout.aclose()
+        await proc.stderr.aclose()
+    assert b"Slow response" not in out
+    assert err == b""
 
 
 def test_cli_usage() -> None:

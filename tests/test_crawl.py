@@ -151,12 +151,17 @@ def command(name: str, *args: str) -> list[str]:
 
 
 @pytest.mark.parametrize("name", ids)
-async def test_cli_eof_on_stdin_does_not_cancel(name: str, nursery: trio.Nursery) -> None:
+@pytest.mark.parametrize("stdin", ["devnull", "closed-pipe"])
+async def test_cli_eof_on_stdin_does_not_cancel(
+    name: str, stdin: str, nursery: trio.Nursery
+) -> None:
+    # /dev/null cannot be polled and is read directly; an empty pipe is readable at once
+    # (end of file): two different paths through stdin.py, neither of them a key press.
     base = await nursery.start(serve_site, Site(pages=10))
     with trio.fail_after(30):
         result = await trio.run_process(
             command(name, "-depth", "1", base + "/p/1.html"),
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL if stdin == "devnull" else b"",
             capture_stdout=True,
             capture_stderr=True,
             check=False,
@@ -207,16 +212,22 @@ async def test_cli_enter_or_ctrl_c_cancels(name: str, how: str, nursery: trio.Nu
 
 
 @pytest.mark.parametrize("name", ids)
-async def test_cli_usage_error(name: str) -> None:
+@pytest.mark.parametrize(
+    ("flag", "value", "what"),
+    [("-depth", "x", "depth"), ("-depth", "-1", "depth"), ("-timeout", "-1", "seconds")],
+)
+async def test_cli_usage_error(name: str, flag: str, value: str, what: str) -> None:
+    # A negative timeout would otherwise reach trio.move_on_after and end in a traceback.
     result = await trio.run_process(
-        command(name, "-depth", "x", "http://h/"),
+        command(name, flag, value, "http://h/"),
         stdin=subprocess.DEVNULL,
         capture_stdout=True,
         capture_stderr=True,
         check=False,
     )
     assert result.returncode == 2
-    assert b"invalid int value" in result.stderr and b"Traceback" not in result.stderr
+    assert f"invalid {what} value: '{value}'".encode() in result.stderr
+    assert b"Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize("name", ["crawl1", "crawl2"])

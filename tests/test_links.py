@@ -8,7 +8,7 @@ import trio
 import trio.testing
 
 from gopl_trio import links
-from gopl_trio._site import Site, serve_site
+from gopl_trio._site import Request, Response, Site, serve_http, serve_site
 from gopl_trio.links import FetchError
 
 
@@ -50,6 +50,8 @@ async def test_check_url() -> None:
         ("h/x", "not an absolute URL"),
         ("http:///x", "no host"),
         ("http://[::1", "malformed URL"),
+        ("http://h:99999/", "malformed URL: Port out of range"),
+        ("http://h/\udcff", "malformed URL: .* surrogates not allowed"),  # undecodable argv
     ]:
         with pytest.raises(FetchError, match=why):
             links.check_url(bad)
@@ -88,6 +90,22 @@ async def test_extract_errors(base: str, path: str, message: str) -> None:
     async with links.new_client() as client:
         with pytest.raises(FetchError, match=message.format(base=base)):
             await links.extract(client, base + path, max_bytes=100_000)
+
+
+async def test_bad_hosts_and_charsets_are_one_error_or_tolerated(nursery: trio.Nursery) -> None:
+    # httpx raises UnicodeError, not an httpx error, for a host it cannot IDNA-encode; and a
+    # few codecs named by a charset parameter fail even with errors="replace".
+    async def handler(request: Request) -> Response:
+        if request.path == "/to-bad-host":
+            return Response(302, b"", headers=[("Location", "http://xn--/")])
+        return Response(200, b'<a href="x.html">x</a>', "text/html; charset=idna")
+
+    base = await nursery.start(serve_http, handler)
+    async with links.new_client() as client:
+        for url in ["http://xn--/", f"{base}/to-bad-host"]:
+            with pytest.raises(FetchError, match=r"^\S+: malformed URL: .*A-label"):
+                await links.extract(client, url)
+        assert await links.extract(client, f"{base}/idna") == [f"{base}/x.html"]
 
 
 async def test_connection_refused() -> None:

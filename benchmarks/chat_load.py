@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import platform
 import re
@@ -361,6 +362,20 @@ def scenario(variant: str, name: str, args: argparse.Namespace) -> dict[str, Any
     }
 
 
+def ms(value: float) -> str:
+    """Milliseconds for the table; a dash when nothing was delivered."""
+    return "–" if math.isnan(value) else f"{value:.1f}"
+
+
+def ratio(a: float, b: float) -> str:
+    return "– (nothing delivered)" if math.isnan(a / b) else f"{a / b:.2f}x"
+
+
+def none_if_nan(value: Any) -> Any:
+    """JSON has no NaN: nothing delivered is null."""
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
 def print_table(rows: list[dict[str, Any]]) -> None:
     head = (
         "| server | scenario | clients | msg/s | delivered | lost (of which notified) "
@@ -372,7 +387,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         print(
             f"| {r['server']} | {r['scenario']} | {r['clients']} | {r['rate']:g} "
             f"| {r['deliveries']} | {r['lost']} ({r['dropped_notified']}) "
-            f"| {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['max_ms']:.1f} "
+            f"| {ms(r['p50_ms'])} | {ms(r['p99_ms'])} | {ms(r['max_ms'])} "
             f"| {r['server_cpu']:.0%} | {r['server_peak_rss_mb']:.0f} MB "
             f"| {r['other_cpu']:.0%} |"
         )
@@ -388,7 +403,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         normal, stalled = by.get((variant, "normal")), by.get((variant, "stalled"))
         if normal and stalled and normal["p99_ms"] > 0:
             print(
-                f"{variant}: stalled/normal p99 = {stalled['p99_ms'] / normal['p99_ms']:.2f}x, "
+                f"{variant}: stalled/normal p99 = {ratio(stalled['p99_ms'], normal['p99_ms'])}, "
                 f"lost {stalled['lost']} of {stalled['messages'] * (stalled['clients'] - 1)}"
             )
 
@@ -420,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in args.scenarios.split(","):
             rows.append(scenario(variant, name, args))
             print(
-                f"# {variant}/{name}: p99 {rows[-1]['p99_ms']:.1f} ms, lost {rows[-1]['lost']}, "
+                f"# {variant}/{name}: p99 {ms(rows[-1]['p99_ms'])} ms, lost {rows[-1]['lost']}, "
                 f"load generator CPU {rows[-1]['loadgen_cpu']:.0%}",
                 file=sys.stderr,
             )
@@ -434,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
                     "cpus": os.cpu_count(),
                     "duration_s": args.duration,
                     "flood_kb": args.flood_kb,
-                    "rows": rows,
+                    "rows": [{k: none_if_nan(v) for k, v in r.items()} for r in rows],
                 },
                 f,
                 indent=2,

@@ -108,7 +108,7 @@ async def open_listener(host: str, port: int) -> trio.SocketListener:
 
 def bound_address(listener: trio.SocketListener) -> str:
     host, port = listener.socket.getsockname()[:2]
-    return f"{host}:{port}"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # as Go writes [::1]:8000
 
 
 # Running out of descriptors or memory is temporary: wait a moment and accept again.
@@ -173,6 +173,9 @@ class LineReader:
 
     async def receive_line(self) -> Line | None:
         """Return the next line, or None at end of stream (a reset counts as the end)."""
+        # A checkpoint even when a line is already buffered, as every trio call has one: a client
+        # that sends thousands of short lines in one packet must not hog the event loop.
+        await trio.lowlevel.checkpoint()
         while True:
             end = self._buf.find(b"\n", self._scanned)
             if end >= 0:

@@ -32,6 +32,8 @@ async def handle_conn(conn: trio.SocketStream, delay: float) -> None:
         try:
             lines = _net.LineReader(conn)
             while line := await lines.receive_line():
+                if line.cut:  # over 64 KiB: we echo only the start of it, and say so
+                    await _net.send_line(conn, f"(line cut to {_net.MAX_LINE} bytes)")
                 await echo(conn, line.text, delay)
         except _net.PEER_GONE:
             return  # the client hung up while we were still echoing

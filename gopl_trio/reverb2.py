@@ -3,7 +3,9 @@
 gopl.io/ch8/reverb2, §8.3, with exercises 8.4 and 8.8. Where Go writes `go echo(...)`, each
 echo becomes a task in the connection's nursery, so (8.4) the connection is closed only
 after every echo has finished, even when the client half-closes first (netcat3). A client
-silent for `--idle` seconds (default 10) is disconnected (8.8).
+silent for `--idle` seconds (default 10) is disconnected (8.8). Unlike Go's, at most ECHOES
+shouts echo at once per connection: a client that sends a million lines at once does not
+cost a million tasks; its lines wait in TCP's buffers until echoes finish.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import trio
 from gopl_trio import _net
 
 PROG = "reverb2"
+ECHOES = 100  # shouts echoing at once per connection; Go's version has no limit
 
 
 async def echo(conn: trio.abc.SendStream, shout: str, delay: float) -> None:
@@ -28,11 +31,21 @@ async def echo(conn: trio.abc.SendStream, shout: str, delay: float) -> None:
     await _net.send_line(conn, "\t " + shout.lower())
 
 
+async def echo_then_release(
+    in_flight: trio.Semaphore, conn: trio.abc.SendStream, shout: str, delay: float
+) -> None:
+    try:
+        await echo(conn, shout, delay)
+    finally:
+        in_flight.release()
+
+
 async def handle_conn(conn: trio.SocketStream, delay: float, idle: float = 10.0) -> None:
     async with conn:
         try:
             shared = _net.LockedSendStream(conn)  # overlapping echoes write to one connection
             lines = _net.LineReader(conn)
+            in_flight = trio.Semaphore(ECHOES)
             async with trio.open_nursery() as echoes:  # 8.4: close only after every echo
                 while True:
                     line = None
@@ -40,7 +53,11 @@ async def handle_conn(conn: trio.SocketStream, delay: float, idle: float = 10.0)
                         line = await lines.receive_line()
                     if line is None:
                         break
-                    echoes.start_soon(echo, shared, line.text, delay)
+                    if line.cut:  # over 64 KiB: we echo only the start of it, and say so
+                        await _net.send_line(shared, f"(line cut to {_net.MAX_LINE} bytes)")
+                    # Bounded memory: a flood of shouts waits in TCP's buffers, not as tasks.
+                    await in_flight.acquire()
+                    echoes.start_soon(echo_then_release, in_flight, shared, line.text, delay)
         except* _net.PEER_GONE:
             pass  # the client hung up while we were still echoing
 

@@ -197,6 +197,15 @@ async def test_a_stalled_client_never_delays_the_others(
     else:
         monkeypatch.setattr(chat, "QUEUE_BYTES", 64 * 1024)
         port = await start(nursery, queue=1_000_000)
+    peak_queued = 0  # the most bytes the server ever held for one client
+    send = chat.Client.send
+
+    def send_and_measure(self: chat.Client, data: bytes, count: int = 1) -> None:
+        nonlocal peak_queued
+        send(self, data, count)
+        peak_queued = max(peak_queued, self.queued_bytes)
+
+    monkeypatch.setattr(chat.Client, "send", send_and_measure)
     stalled = await Client.join(port, "stalled")  # reads nothing once everyone is here
     observer = await Client.join(port, "observer")
     flooder = await Client.join(port, "flooder")
@@ -222,6 +231,8 @@ async def test_a_stalled_client_never_delays_the_others(
         assert len(got) == n  # the observer lost nothing
         await pinger.say("ping")
         assert await observer.line() == "pinger: ping"
+    # The server's memory for the stalled client stayed bounded (a drop notice may go over).
+    assert 0 < peak_queued <= chat.QUEUE_BYTES + 100
 
     # The stalled client now reads: what fitted in its queue and socket buffers, with a
     # notice at each gap saying exactly how many messages it lost there.

@@ -49,6 +49,14 @@ async def test_lines_split_across_chunks_and_crlf() -> None:
     ]
 
 
+async def test_receive_line_is_a_checkpoint_even_when_a_line_is_buffered() -> None:
+    # Otherwise a reader looping over a packet of 30,000 short lines never lets others run.
+    reader = _net.LineReader(ChunkStream([b"a\nb\n"]))
+    assert await reader.receive_line() == _net.Line("a", False)
+    with trio.testing.assert_checkpoints():
+        assert await reader.receive_line() == _net.Line("b", False)
+
+
 async def test_invalid_utf8_is_replaced_not_fatal() -> None:
     lines = await read_all(_net.LineReader(ChunkStream([b"caf\xc3\xa9 \xff\xfe\x00ok\n"])))
     assert lines == [_net.Line("café \ufffd\ufffd\x00ok", False)]
@@ -194,3 +202,16 @@ async def test_stdin_from_dev_null_is_empty() -> None:
         assert await StdinStream(fd).receive_some() == b""
     finally:
         os.close(fd)
+
+
+async def test_bound_address_brackets_ipv6_as_go_does() -> None:
+    try:
+        listener = await _net.open_listener("::1", 0)
+    except _net.NetError:
+        pytest.skip("no IPv6 loopback here")
+    async with listener:
+        port = listener.socket.getsockname()[1]
+        assert _net.bound_address(listener) == f"[::1]:{port}"
+    listener = await _net.open_listener("127.0.0.1", 0)
+    async with listener:
+        assert _net.bound_address(listener) == f"127.0.0.1:{listener.socket.getsockname()[1]}"

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 
 import pytest
 import trio
@@ -117,15 +118,20 @@ async def test_netcat3_half_closes_and_waits_for_every_reply(
     assert round(trio.current_time() - start) == 4  # it returned when reverb1 closed
 
 
+Netcat = Callable[
+    [trio.abc.HalfCloseableStream, trio.abc.ReceiveStream, trio.abc.SendStream], Awaitable[None]
+]
+
+
 @pytest.mark.parametrize("netcat", [netcat2.netcat, netcat3.netcat])
 async def test_netcat_2_and_3_stop_when_the_server_hangs_up(
-    netcat: object, autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+    netcat: Netcat, autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
 ) -> None:
     port = await start_talker(nursery, b"goodbye\n")
     out = Output()
     with trio.fail_after(10):
         conn = await trio.open_tcp_stream("127.0.0.1", port)
-        await netcat(conn, NeverEndingStdin(), out)  # type: ignore[operator]
+        await netcat(conn, NeverEndingStdin(), out)
     assert out.data == b"goodbye\n"
 
 

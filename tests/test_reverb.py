@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -123,8 +124,9 @@ async def test_bad_input_and_resets_do_not_disturb_other_clients(
 
             inner.start_soon(flood)
             got = await timed_lines(big)
-        assert [len(text) for _, text in got] == [2 + _net.MAX_LINE] * 3
-        assert got[0][1] == "\t " + "A" * _net.MAX_LINE
+        assert got[0][1] == f"(line cut to {_net.MAX_LINE} bytes)"
+        assert [len(text) for _, text in got[1:]] == [2 + _net.MAX_LINE] * 3
+        assert got[1][1] == "\t " + "A" * _net.MAX_LINE
 
     # A client that resets its connection in the middle of its echoes.
     rude = await trio.open_tcp_stream("127.0.0.1", port)
@@ -138,6 +140,34 @@ async def test_bad_input_and_resets_do_not_disturb_other_clients(
         await polite.send_eof()
         got = await timed_lines(polite)
     assert [text for _, text in got] == ["\t CAFÉ \ufffd", "\t café \ufffd", "\t café \ufffd"]
+
+
+async def test_reverb2_bounds_the_echoes_of_a_flood_of_lines(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    """Thousands of shouts in one packet: a bounded number echo at once, others still served."""
+    port = await start_reverb2(nursery)
+    n = 2000
+    async with await trio.open_tcp_stream("127.0.0.1", port) as flood:
+        await flood.send_all(b"".join(b"%d\n" % i for i in range(n)))
+        await flood.send_eof()
+        async with trio.open_nursery() as inner:
+
+            async def other_client() -> None:
+                await trio.sleep(3)  # in the middle of the flood's echoes
+                async with await trio.open_tcp_stream("127.0.0.1", port) as other:
+                    await other.send_all(b"other\n")
+                    with trio.fail_after(0.5):  # not queued behind the flood
+                        line = await _net.LineReader(other).receive_line()
+                    assert line == _net.Line("\t OTHER", False)
+
+            inner.start_soon(other_client)
+            got = await timed_lines(flood)
+    # Go would start 2,000 goroutines at once; we echo ECHOES shouts, then the next ECHOES...
+    assert len([text for t, text in got if t == 0]) == reverb2.ECHOES
+    assert max(t for t, _ in got) == 2 * n / reverb2.ECHOES
+    # ... and every shout is echoed three times.
+    assert sorted(text for _, text in got) == sorted(f"\t {i}" for i in range(n) for _ in range(3))
 
 
 def test_reverb2_cli_with_netcat3_cli() -> None:
@@ -163,12 +193,15 @@ def test_reverb2_cli_with_netcat3_cli() -> None:
             capture_output=True,
             timeout=30,
         )
+        server.send_signal(signal.SIGINT)  # Ctrl-C: a clean stop, no traceback
+        _, server_err = server.communicate(timeout=30)
     finally:
         server.kill()
         server.communicate()
     assert client.returncode == 0, client.stderr
     assert client.stdout == b"\t HELLO?\n\t Hello?\n\t hello?\n"
     assert client.stderr == b"done\n"
+    assert (server.returncode, server_err) == (0, "")
 
 
 def test_reverb1_cli_rejects_a_bad_delay() -> None:

@@ -227,6 +227,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.icers < 1:
         p.error("--icers must be at least 1")
+    if args.runs < 1:
+        p.error("--runs must be at least 1")
     shop = Shop(
         verbose=args.verbose,
         cakes=args.cakes,

@@ -46,18 +46,33 @@ async def fib_in_thread(n: int) -> int:
     return await trio.to_thread.run_sync(fib, n, abandon_on_cancel=True)
 
 
+# Run first in the fib process: exit as soon as standard input ends (our parent is gone).
+_LIFELINE = """\
+import os, sys, threading
+threading.Thread(target=lambda: (os.read(0, 1), os._exit(1)), daemon=True).start()"""
+
+
 async def fib_in_process(n: int) -> int:
     """fib(n) in a fresh interpreter, which has its own GIL; cancelling kills it."""
     # The child gets fib's source rather than importing this module: importing trio would
     # add a fifth of a second to its start-up.
-    code = f"import sys\n{inspect.getsource(fib)}\nprint(fib(int(sys.argv[1])))"
-    # A session of its own: the terminal's Ctrl-C goes to us, and we stop the child.
-    done = await trio.run_process(
-        [sys.executable, "-c", code, str(n)],
-        capture_stdout=True,
-        check=False,
-        start_new_session=True,
-    )
+    code = f"{_LIFELINE}\n{inspect.getsource(fib)}\nprint(fib(int(sys.argv[1])))"
+    # A session of its own: the terminal's Ctrl-C goes to us, and we stop the child. A child
+    # does not die with its parent, though: if we are killed (SIGTERM, SIGKILL, a closed
+    # terminal) it would compute on alone. So its stdin is a pipe we hold open; our death
+    # closes it, and the child's watcher thread sees end of file and exits.
+    lifeline, keep_open = os.pipe()
+    try:
+        done = await trio.run_process(
+            [sys.executable, "-c", code, str(n)],
+            stdin=lifeline,
+            capture_stdout=True,
+            check=False,
+            start_new_session=True,
+        )
+    finally:
+        os.close(lifeline)
+        os.close(keep_open)
     if done.returncode != 0:
         raise RuntimeError(f"the fib process failed with exit status {done.returncode}")
     return int(done.stdout)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import stat
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -72,11 +73,16 @@ def scale_file(infile: str) -> str:
     """Write the thumbnail of `infile` and return its name. Blocks: run it in a thread.
 
     Unlike Go's version, which always writes JPEG whatever the name says, the output format
-    follows the extension (JPEG when Pillow cannot write that one); nothing is written unless
-    the input decodes; and the file appears whole or not at all.
+    follows the extension (JPEG when Pillow cannot write that one); only regular files are
+    read; nothing is written unless the input decodes; and the file appears whole or not at
+    all.
     """
     outfile = thumbnail_name(infile)
     try:
+        if not stat.S_ISREG(os.stat(infile).st_mode):
+            # Opening a FIFO or a terminal can block for ever, and a worker thread that
+            # cannot finish would hold up Ctrl-C as well (image_file does not abandon it).
+            raise ThumbnailError(f"{infile}: not a regular file")
         with Image.open(infile) as img:
             img.thumbnail((MAX_SIZE, MAX_SIZE))  # decodes; keeps the aspect; never enlarges
             thumb = img.copy()

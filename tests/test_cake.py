@@ -20,32 +20,39 @@ DEFAULT = Shop()
 VARIABLE = attrs.evolve(DEFAULT, bake_stddev=0.0025, ice_stddev=0.0025, inscribe_stddev=0.0025)
 
 
+async def work(shop: Shop, runs: int = 1) -> list[cake.Day]:
+    """`shop.work(runs)` under a virtual deadline: a stage that never sees its input channel
+    end would keep the day going for ever; on the autojump clock this fails at once."""
+    with trio.fail_after(3600):
+        return await shop.work(runs)
+
+
 def mean_elapsed(shop: Shop, runs: int) -> float:
     return statistics.fmean(day.elapsed for day in simulate(shop, runs))
 
 
 async def test_default_shop_takes_the_pipeline_time(autojump_clock: trio.abc.Clock) -> None:
     # First cake leaves after 3 steps (30 ms), then one cake every 10 ms: 30 + 19 * 10.
-    [day] = await DEFAULT.work()
+    [day] = await work(DEFAULT)
     assert day.elapsed == pytest.approx(0.220)
     assert day.finished == pytest.approx([0.030 + 0.010 * i for i in range(20)])
 
 
 async def test_work_runs_are_sequential_days(autojump_clock: trio.abc.Clock) -> None:
     start = trio.current_time()
-    days = await DEFAULT.work(3)
+    days = await work(DEFAULT, 3)
     assert [d.elapsed for d in days] == pytest.approx([0.220] * 3)
     assert trio.current_time() - start == pytest.approx(0.660)
 
 
 async def test_buffers_do_not_help_without_variance(autojump_clock: trio.abc.Clock) -> None:
-    [day] = await attrs.evolve(DEFAULT, bake_buf=10, ice_buf=10).work()
+    [day] = await work(attrs.evolve(DEFAULT, bake_buf=10, ice_buf=10))
     assert day.elapsed == pytest.approx(0.220)
 
 
 async def test_slow_icing_is_the_critical_path(autojump_clock: trio.abc.Clock) -> None:
     # 10 ms bake + 20 cakes * 50 ms icing + 10 ms inscribe
-    [day] = await attrs.evolve(DEFAULT, ice_time=0.050).work()
+    [day] = await work(attrs.evolve(DEFAULT, ice_time=0.050))
     assert day.elapsed == pytest.approx(1.020)
     # The baker spends most of the day waiting for the lone icer.
     assert day.baker_blocked == pytest.approx(19 * 0.040)
@@ -54,15 +61,15 @@ async def test_slow_icing_is_the_critical_path(autojump_clock: trio.abc.Clock) -
 async def test_more_icers_share_the_slow_step(autojump_clock: trio.abc.Clock) -> None:
     # Five icers at 50 ms each take a cake every 10 ms: the line runs at the baker's pace.
     # Cake i is baked at 10(i+1) ms, iced 50 ms later and inscribed by 10i + 70 ms.
-    [day] = await attrs.evolve(DEFAULT, ice_time=0.050, num_icers=5).work()
+    [day] = await work(attrs.evolve(DEFAULT, ice_time=0.050, num_icers=5))
     assert day.elapsed == pytest.approx(0.260)
     assert day.baker_blocked == pytest.approx(0.0)
 
 
 async def test_a_buffer_frees_the_baker_but_not_the_line(autojump_clock: trio.abc.Clock) -> None:
     slow = attrs.evolve(DEFAULT, ice_time=0.050)
-    [unbuffered] = await slow.work()
-    [buffered] = await attrs.evolve(slow, bake_buf=20).work()
+    [unbuffered] = await work(slow)
+    [buffered] = await work(attrs.evolve(slow, bake_buf=20))
     # With room for every cake the baker never waits and goes home after 20 * 10 ms...
     assert buffered.baker_done == pytest.approx(0.200)
     assert buffered.baker_blocked == pytest.approx(0.0)
@@ -92,7 +99,7 @@ def test_runs_are_reproducible_per_seed() -> None:
 async def test_every_cake_is_finished_exactly_once(autojump_clock: trio.abc.Clock) -> None:
     shop = attrs.evolve(VARIABLE, cakes=50, num_icers=3, ice_time=0.030, bake_buf=2, ice_buf=1)
     before = trio.lowlevel.current_statistics().tasks_living
-    [day] = await shop.work()
+    [day] = await work(shop)
     assert len(day.finished) == 50
     assert day.finished == sorted(day.finished)
     # No baker or icer outlives the day.
@@ -101,14 +108,14 @@ async def test_every_cake_is_finished_exactly_once(autojump_clock: trio.abc.Cloc
 
 async def test_huge_spread_clamps_at_zero(autojump_clock: trio.abc.Clock) -> None:
     # Go sleeps 0 for a negative draw; trio.sleep would raise ValueError.
-    [day] = await attrs.evolve(DEFAULT, bake_stddev=1.0, ice_stddev=1.0).work()
+    [day] = await work(attrs.evolve(DEFAULT, bake_stddev=1.0, ice_stddev=1.0))
     assert len(day.finished) == 20
 
 
 async def test_verbose_prints_each_step(
     autojump_clock: trio.abc.Clock, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    await attrs.evolve(DEFAULT, verbose=True, cakes=3).work()
+    await work(attrs.evolve(DEFAULT, verbose=True, cakes=3))
     lines = capsys.readouterr().out.splitlines()
     for word in ("baking", "icing", "inscribing", "finished"):
         assert [ln for ln in lines if ln.startswith(word + " ")] == [
@@ -120,7 +127,7 @@ async def test_verbose_prints_each_step(
 
 
 async def test_zero_cakes(autojump_clock: trio.abc.Clock) -> None:
-    [day] = await attrs.evolve(DEFAULT, cakes=0).work()
+    [day] = await work(attrs.evolve(DEFAULT, cakes=0))
     assert day.finished == []
     assert day.elapsed == 0.0
 
@@ -161,7 +168,9 @@ def test_main_prints_simulated_throughput(capsys: pytest.CaptureFixture[str]) ->
     )
 
 
-@pytest.mark.parametrize("argv", [["--icers", "0"], ["--bake-time", "fast"], ["--ice-buf", "-2"]])
+@pytest.mark.parametrize(
+    "argv", [["--icers", "0"], ["--bake-time", "fast"], ["--ice-buf", "-2"], ["--runs", "0"]]
+)
 def test_main_usage_errors(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         cake.main(argv)

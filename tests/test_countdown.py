@@ -34,6 +34,11 @@ class TimedLines(io.StringIO):
         return super().write(s)
 
 
+# Virtual seconds (autojump clock): a ticker that is never cancelled keeps the countdown's
+# nursery open for ever; the deadline turns that hang into an immediate failure.
+DEADLINE = 60
+
+
 def tasks_living() -> int:
     return trio.lowlevel.current_statistics().tasks_living
 
@@ -48,7 +53,8 @@ async def abort_at(seconds: float) -> None:
 async def test_countdown1_ticks_once_a_second(autojump_clock: trio.abc.Clock) -> None:
     out = TimedLines()
     before = tasks_living()
-    await countdown1.countdown(3, 1.0, out)
+    with trio.fail_after(DEADLINE):
+        await countdown1.countdown(3, 1.0, out)
     assert out.lines == [
         (0.0, "Commencing countdown."),
         (0.0, "3"),
@@ -61,7 +67,8 @@ async def test_countdown1_ticks_once_a_second(autojump_clock: trio.abc.Clock) ->
 
 async def test_countdown1_from_zero_launches_at_once(autojump_clock: trio.abc.Clock) -> None:
     out = TimedLines()
-    await countdown1.countdown(0, 1.0, out)
+    with trio.fail_after(DEADLINE):
+        await countdown1.countdown(0, 1.0, out)
     assert out.lines == [(0.0, "Commencing countdown."), (0.0, "Lift off!")]
 
 
@@ -88,7 +95,8 @@ async def test_ticker_keeps_schedule_and_drops_ticks_for_a_slow_receiver(
 
 async def test_countdown2_launches_after_the_whole_count(autojump_clock: trio.abc.Clock) -> None:
     out = TimedLines()
-    assert await countdown2.countdown(10, 1.0, trio.sleep_forever, out) is True
+    with trio.fail_after(DEADLINE):
+        assert await countdown2.countdown(10, 1.0, trio.sleep_forever, out) is True
     assert out.lines == [
         (0.0, "Commencing countdown.  Press return to abort."),
         (10.0, "Lift off!"),
@@ -98,7 +106,9 @@ async def test_countdown2_launches_after_the_whole_count(autojump_clock: trio.ab
 async def test_countdown2_abort(autojump_clock: trio.abc.Clock) -> None:
     out = TimedLines()
     before = tasks_living()
-    assert await countdown2.countdown(10, 1.0, functools.partial(abort_at, 4.5), out) is False
+    with trio.fail_after(DEADLINE):
+        launched = await countdown2.countdown(10, 1.0, functools.partial(abort_at, 4.5), out)
+    assert launched is False
     assert out.lines[1:] == [(4.5, "Launch aborted!")]
     await trio.sleep(10)
     assert "Lift off!" not in out.getvalue()
@@ -111,7 +121,8 @@ async def test_countdown2_abort(autojump_clock: trio.abc.Clock) -> None:
 async def test_countdown3_launches(autojump_clock: trio.abc.Clock) -> None:
     out = TimedLines()
     before = tasks_living()
-    assert await countdown3.countdown(3, 1.0, trio.sleep_forever, out) is True
+    with trio.fail_after(DEADLINE):
+        assert await countdown3.countdown(3, 1.0, trio.sleep_forever, out) is True
     assert out.lines == [
         (0.0, "Commencing countdown.  Press return to abort."),
         (0.0, "3"),
@@ -129,7 +140,9 @@ async def test_countdown3_aborts_at_any_moment_and_leaks_no_ticker(
 ) -> None:
     out = TimedLines()
     before = tasks_living()
-    assert await countdown3.countdown(3, 1.0, functools.partial(abort_at, when), out) is False
+    with trio.fail_after(DEADLINE):
+        launched = await countdown3.countdown(3, 1.0, functools.partial(abort_at, when), out)
+    assert launched is False
     assert out.lines[-1] == (when, "Launch aborted!")
     printed = [line for _, line in out.lines[1:-1]]
     assert printed == ["3", "2", "1"][: int(when) + 1]

@@ -15,6 +15,11 @@ from gopl_trio import mirrored
 DELAYS = {"asia.gopl.io": 0.3, "europe.gopl.io": 0.1, "americas.gopl.io": 0.2}
 
 
+# Virtual seconds (autojump clock): a request left blocked on its send would make the query
+# hang, and the deadline turns that into an immediate failure.
+DEADLINE = 60
+
+
 def tasks_living() -> int:
     return trio.lowlevel.current_statistics().tasks_living
 
@@ -31,7 +36,8 @@ async def test_quickest_mirror_wins_and_the_others_are_cancelled(
     before = tasks_living()
     tree_before = task_tree_size(trio.lowlevel.current_root_task())
     start = trio.current_time()
-    assert await mirrored.mirrored_query(DELAYS) == "response from europe.gopl.io"
+    with trio.fail_after(DEADLINE):
+        assert await mirrored.mirrored_query(DELAYS) == "response from europe.gopl.io"
     # Returned when the quickest answered, not when the slowest would have ...
     assert trio.current_time() - start == pytest.approx(0.1)
     # ... and the slower requests are gone, not parked on a channel nobody reads.
@@ -45,13 +51,15 @@ async def test_random_mirrors(autojump_clock: trio.abc.Clock) -> None:
         delays = {f"m{i}.example": rng.uniform(0, 5) for i in range(rng.randint(1, 20))}
         fastest = min(delays, key=delays.__getitem__)
         before, start = tasks_living(), trio.current_time()
-        assert await mirrored.mirrored_query(delays) == f"response from {fastest}"
+        with trio.fail_after(DEADLINE):
+            assert await mirrored.mirrored_query(delays) == f"response from {fastest}"
         assert trio.current_time() - start == pytest.approx(delays[fastest])
         assert tasks_living() == before
 
 
 async def test_a_tie_still_gives_exactly_one_answer(autojump_clock: trio.abc.Clock) -> None:
-    answer = await mirrored.mirrored_query({"a": 0.5, "b": 0.5, "c": 0.5})
+    with trio.fail_after(DEADLINE):
+        answer = await mirrored.mirrored_query({"a": 0.5, "b": 0.5, "c": 0.5})
     assert answer in {"response from a", "response from b", "response from c"}
 
 

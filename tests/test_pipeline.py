@@ -35,19 +35,28 @@ def tasks_living() -> int:
     return trio.lowlevel.current_statistics().tasks_living
 
 
+# A stage that forgets to close its channel deadlocks the pipeline. The tests that would hang
+# then run on the autojump clock under a virtual deadline, so they fail at once rather than
+# at pytest's two-minute timeout.
+DEADLINE = 60
+
+
 @pytest.mark.parametrize("module", [pipeline2, pipeline3], ids=["pipeline2", "pipeline3"])
-async def test_prints_the_first_100_squares(module: object) -> None:
+async def test_prints_the_first_100_squares(module: object, autojump_clock: trio.abc.Clock) -> None:
     out = io.StringIO()
     before = tasks_living()
-    await module.pipeline(out)  # type: ignore[attr-defined]
+    with trio.fail_after(DEADLINE):
+        await module.pipeline(out)  # type: ignore[attr-defined]
     assert out.getvalue() == SQUARES_100
     assert tasks_living() == before
 
 
-async def test_pipeline1_runs_until_stdout_closes_and_leaves_nothing() -> None:
+async def test_pipeline1_runs_until_stdout_closes_and_leaves_nothing(
+    autojump_clock: trio.abc.Clock,
+) -> None:
     out = ClosingWriter(lines=1000)
     before = tasks_living()
-    with pytest.RaisesGroup(BrokenPipeError):
+    with trio.fail_after(DEADLINE), pytest.RaisesGroup(BrokenPipeError):
         await pipeline1.pipeline(out)
     assert out.getvalue() == "".join(f"{x * x}\n" for x in range(1000))
     assert tasks_living() == before  # counter and squarer were cancelled with the printer
@@ -71,37 +80,42 @@ async def test_pipeline1_stops_when_cancelled() -> None:
 
 
 @pytest.mark.parametrize("module", [pipeline2, pipeline3], ids=["pipeline2", "pipeline3"])
-async def test_closed_stdout_stops_every_stage(module: object) -> None:
+async def test_closed_stdout_stops_every_stage(
+    module: object, autojump_clock: trio.abc.Clock
+) -> None:
     out = ClosingWriter(lines=10)
     before = tasks_living()
-    with pytest.RaisesGroup(BrokenPipeError):
+    with trio.fail_after(DEADLINE), pytest.RaisesGroup(BrokenPipeError):
         await module.pipeline(out)  # type: ignore[attr-defined]
     assert out.getvalue().count("\n") == 10
     assert tasks_living() == before
 
 
-async def test_stages_close_their_output_when_done() -> None:
+async def test_stages_close_their_output_when_done(autojump_clock: trio.abc.Clock) -> None:
     naturals_tx, naturals = trio.open_memory_channel[int](0)
     squares_tx, squares = trio.open_memory_channel[int](0)
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(pipeline3.counter, naturals_tx, 5)
-        nursery.start_soon(pipeline3.squarer, squares_tx, naturals)
-        assert [v async for v in squares] == [0, 1, 4, 9, 16]  # ends: squares was closed
+    with trio.fail_after(DEADLINE):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(pipeline3.counter, naturals_tx, 5)
+            nursery.start_soon(pipeline3.squarer, squares_tx, naturals)
+            assert [v async for v in squares] == [0, 1, 4, 9, 16]  # ends: squares was closed
     with pytest.raises(trio.ClosedResourceError):
         naturals_tx.send_nowait(0)  # the counter closed its end on the way out
 
 
 async def test_a_stage_that_fails_still_closes_its_output() -> None:
     # Go's close(out) after the loop is skipped on a panic; `with out:` is not.
-    naturals_tx, naturals = trio.open_memory_channel[int](0)
+    class Poison(int):
+        def __mul__(self, other: object) -> int:
+            raise ValueError("poison")
+
+    naturals_tx, naturals = trio.open_memory_channel[int](1)
     squares_tx, squares = trio.open_memory_channel[int](0)
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(pipeline3.squarer, squares_tx, naturals)
-        await naturals_tx.send(3)
-        assert await squares.receive() == 9
-        naturals_tx.close()
-        with pytest.raises(trio.EndOfChannel):
-            await squares.receive()
+    naturals_tx.send_nowait(Poison(3))
+    with pytest.raises(ValueError, match="poison"):
+        await pipeline3.squarer(squares_tx, naturals)
+    with pytest.raises(trio.EndOfChannel):  # the next stage's loop ends instead of waiting
+        squares.receive_nowait()
 
 
 async def test_sending_to_a_stage_that_is_gone_is_an_error_not_a_hang() -> None:

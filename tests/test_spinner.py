@@ -41,7 +41,8 @@ async def test_frames_every_100ms_then_result(autojump_clock: trio.abc.Clock) ->
     out = TimedWriter()
     before = trio.lowlevel.current_statistics().tasks_living
     start = trio.current_time()
-    assert await spinner.spin_while(10, slow_fib, out) == 55
+    with trio.fail_after(60):  # virtual seconds: a spinner left running fails here, at once
+        assert await spinner.spin_while(10, slow_fib, out) == 55
     frames = out.writes[:-1]
     assert [s for _, s in frames] == [f"\r{c}" for c in r"-\|/-\|/-\|"]
     assert [t - start for t, _ in frames] == pytest.approx([0.1 * i for i in range(11)])
@@ -55,7 +56,8 @@ async def test_no_frame_after_the_result(autojump_clock: trio.abc.Clock) -> None
         return n
 
     out = TimedWriter()
-    await spinner.spin_while(7, instant, out)
+    with trio.fail_after(60):
+        await spinner.spin_while(7, instant, out)
     await trio.sleep(1)  # virtual time: would give a live spinner ten more frames
     assert out.getvalue() == "\r-\rFibonacci(7) = 7\n"
 
@@ -143,6 +145,35 @@ async def test_ctrl_c_exits_130_and_stops_the_fib_process() -> None:
     assert proc.returncode == 130
     assert errors == b"\n"  # just the end of the spinner's line: no traceback
     assert is_gone(worker)
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "pidfd_open")
+    or not os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children"),
+    reason="needs Linux pidfd_open and /proc/PID/task/PID/children",
+)
+async def test_fib_process_does_not_outlive_a_killed_spinner() -> None:
+    # SIGKILL leaves no chance to clean up: the child must notice its parent is gone.
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            run = functools.partial(
+                trio.run_process,
+                [sys.executable, "-m", "gopl_trio.spinner", "-n", "90"],  # runs "forever"
+                stdout=subprocess.PIPE,
+                check=False,
+            )
+            proc: trio.Process = await nursery.start(run)
+            assert proc.stdout is not None
+            while not children(proc.pid):  # wait frame by frame for the fib process
+                assert await proc.stdout.receive_some()
+            [worker] = children(proc.pid)
+            pidfd = os.pidfd_open(worker)
+            try:
+                proc.kill()
+                await trio.lowlevel.wait_readable(pidfd)  # readable once the worker has ended
+            finally:
+                os.close(pidfd)
+    assert proc.returncode == -signal.SIGKILL
 
 
 async def test_cli_rejects_negative_n() -> None:

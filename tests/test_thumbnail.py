@@ -220,7 +220,8 @@ async def test_version4_leak_becomes_broken_resource_errors(
     # other, and the call raises instead of returning.
     fake.bad, fake.seconds = {"a.jpg"}, {"a.jpg": 0.5, "b.jpg": 1.0, "c.jpg": 2.0}
     before = trio.lowlevel.current_statistics().tasks_living
-    with pytest.raises(ExceptionGroup) as exc:
+    # The virtual deadline turns the hang of an unclosed channel into an immediate failure.
+    with trio.fail_after(60), pytest.raises(ExceptionGroup) as exc:
         await thumbnail.make_thumbnails4(FILES)
     matched, rest = exc.value.split(trio.BrokenResourceError)
     assert rest is None
@@ -339,14 +340,16 @@ async def test_version6_bounds_the_threads(tmp_path: Path, monkeypatch: pytest.M
     assert peak == 2
 
 
-def run_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, stdin: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "gopl_trio.thumbnail", *args],
         input=stdin,
         stdin=None if stdin is not None else subprocess.DEVNULL,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
     )
 
 
@@ -362,6 +365,21 @@ def test_cli_files_with_errors(images: list[Path], tmp_path: Path) -> None:
     written = sum(Path(thumbnail_name(str(p))).stat().st_size for p in images[:2])
     assert proc.stdout == f"{written} bytes\n"
     assert not Path(thumbnail_name(str(images[2]))).exists()  # not asked for
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_cli_skips_what_is_not_a_regular_file(images: list[Path], tmp_path: Path) -> None:
+    # Opening a FIFO with no writer blocks for ever: the worker thread would never finish,
+    # and neither would the program, even on Ctrl-C.
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    proc = run_cli(str(fifo), str(images[0]), str(tmp_path), timeout=30)
+    assert proc.returncode == 1
+    assert sorted(proc.stderr.splitlines()) == [
+        f"thumbnail: {fifo}: not a regular file",
+        f"thumbnail: {tmp_path}: not a regular file",
+    ]
+    assert proc.stdout == f"{Path(thumbnail_name(str(images[0]))).stat().st_size} bytes\n"
 
 
 def test_cli_names_on_stdin(images: list[Path]) -> None:

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TextIO
 
 import trio
 
+from gopl_trio._cli import run_quietly
 from gopl_trio.stdin import wait_for_keypress
 
 
@@ -60,17 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--from", dest="start", type=non_negative, default=10, metavar="N")
     parser.add_argument("--tick", type=seconds, default=1.0, help=argparse.SUPPRESS)  # for tests
     args = parser.parse_args(argv)
-    status = 0
-    try:
-        trio.run(countdown, args.start, args.tick, wait_for_keypress, sys.stdout)
-        sys.stdout.flush()  # so that a closed stdout shows up here, not at exit
-    except* BrokenPipeError:
-        # The reader went away (`| head`): say nothing, and keep the exit-time flush quiet.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        status = 1
-    except* KeyboardInterrupt:
-        status = 130
-    return status
+    return run_quietly(countdown, args.start, args.tick, wait_for_keypress, sys.stdout)
 
 
 if __name__ == "__main__":

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import random
 import sys
 from collections.abc import Mapping
 
 import trio
+
+from gopl_trio._cli import run_quietly
 
 MIRRORS = ("asia.gopl.io", "europe.gopl.io", "americas.gopl.io")
 
@@ -82,17 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("a mirror is named twice")
     rng = random.Random(args.seed)
     delays = {hostname: rng.uniform(0, args.max_delay) for hostname in args.mirrors}
-    status = 0
-    try:
-        trio.run(run, delays)
-        sys.stdout.flush()  # so that a closed stdout shows up here, not at exit
-    except* BrokenPipeError:
-        # The reader went away (`| head`): say nothing, and keep the exit-time flush quiet.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        status = 1
-    except* KeyboardInterrupt:
-        status = 130
-    return status
+    return run_quietly(run, delays)
 
 
 if __name__ == "__main__":

@@ -10,11 +10,12 @@ task ends -- also when it is cancelled or fails, which Go's explicit ``close`` c
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import TextIO
 
 import trio
+
+from gopl_trio._cli import run_quietly
 
 
 async def pipeline(out: TextIO) -> None:
@@ -44,17 +45,7 @@ async def pipeline(out: TextIO) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pipeline2", description="Print the first 100 squares.")
     parser.parse_args(argv)
-    status = 0
-    try:
-        trio.run(pipeline, sys.stdout)
-        sys.stdout.flush()  # so that a closed stdout shows up here, not at exit
-    except* BrokenPipeError:
-        # The reader went away (`| head`): say nothing, and keep the exit-time flush quiet.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        status = 1
-    except* KeyboardInterrupt:
-        status = 130
-    return status
+    return run_quietly(pipeline, sys.stdout)
 
 
 if __name__ == "__main__":

@@ -11,9 +11,10 @@ exits 1).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import NamedTuple
 
 import trio
@@ -21,6 +22,7 @@ import trio
 from gopl_trio.stdin import wait_for_interrupt
 
 __all__ = [
+    "GOODBYE",
     "MAX_LINE",
     "PEER_GONE",
     "Line",
@@ -32,6 +34,7 @@ __all__ = [
     "copy",
     "describe",
     "dial",
+    "goodbye_on_shutdown",
     "open_listener",
     "parse_args",
     "peer_name",
@@ -244,6 +247,28 @@ class LockedSendStream(trio.abc.SendStream):
 
     async def aclose(self) -> None:
         await self._stream.aclose()
+
+
+GOODBYE = "Server shutting down"
+GOODBYE_GRACE = 0.5  # seconds a departing server gives each client to take its goodbye
+
+
+@contextlib.asynccontextmanager
+async def goodbye_on_shutdown(conn: trio.abc.SendStream) -> AsyncIterator[None]:
+    """Tell the client `Server shutting down` if the handler is cancelled from outside.
+
+    A handler is cancelled from outside only when the server stops (Ctrl-C): its own
+    timeouts are scopes inside it, and a client that hangs up ends it with an error instead.
+    The goodbye is shielded but bounded, so a client that does not read cannot delay exit.
+    """
+    try:
+        yield
+    except* trio.Cancelled:  # bare, or in a group from a nursery inside the handler
+        with trio.CancelScope(shield=True) as scope:
+            scope.deadline = trio.current_time() + GOODBYE_GRACE
+            with contextlib.suppress(*PEER_GONE, trio.BusyResourceError):
+                await send_line(conn, GOODBYE)
+        raise
 
 
 async def copy(dst: trio.abc.SendStream, src: trio.abc.ReceiveStream) -> int:

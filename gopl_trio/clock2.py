@@ -23,7 +23,7 @@ def wall_clock() -> str:
 
 
 async def handle_conn(conn: trio.SocketStream, now: Callable[[], str] = wall_clock) -> None:
-    async with conn:
+    async with conn, _net.goodbye_on_shutdown(conn):
         try:
             while True:
                 await _net.send_line(conn, now())

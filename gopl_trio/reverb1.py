@@ -28,7 +28,7 @@ async def echo(conn: trio.abc.SendStream, shout: str, delay: float) -> None:
 
 
 async def handle_conn(conn: trio.SocketStream, delay: float) -> None:
-    async with conn:
+    async with conn, _net.goodbye_on_shutdown(conn):
         try:
             lines = _net.LineReader(conn)
             while line := await lines.receive_line():

@@ -41,9 +41,9 @@ async def echo_then_release(
 
 
 async def handle_conn(conn: trio.SocketStream, delay: float, idle: float = 10.0) -> None:
-    async with conn:
+    shared = _net.LockedSendStream(conn)  # overlapping echoes write to one connection
+    async with conn, _net.goodbye_on_shutdown(shared):
         try:
-            shared = _net.LockedSendStream(conn)  # overlapping echoes write to one connection
             lines = _net.LineReader(conn)
             in_flight = trio.Semaphore(ECHOES)
             async with trio.open_nursery() as echoes:  # 8.4: close only after every echo

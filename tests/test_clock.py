@@ -150,3 +150,29 @@ def test_clock_cli_port_in_use(program: str) -> None:
         )
     assert proc.returncode == 1
     assert proc.stderr == f"{program}: listen tcp 127.0.0.1:{port}: Address already in use\n"
+
+
+@pytest.mark.parametrize("serve", [clock1.serve, clock2.serve], ids=["clock1", "clock2"])
+async def test_stopping_the_server_says_goodbye_then_hangs_up(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery, serve: Serve
+) -> None:
+    listener = await _net.open_listener("127.0.0.1", 0)
+    port = listener.socket.getsockname()[1]
+    stop = trio.CancelScope()  # what Ctrl-C cancels in the real program
+
+    async def server() -> None:
+        with stop:
+            await serve(listener, virtual_now)
+
+    nursery.start_soon(server)
+    conn = await trio.open_tcp_stream("127.0.0.1", port)
+    async with conn:
+        reader = _net.LineReader(conn)
+        first = await reader.receive_line()
+        assert first is not None and first.text == "t=0.0"
+        stop.cancel()
+        rest = []
+        with trio.fail_after(5):
+            while (line := await reader.receive_line()) is not None:
+                rest.append(line.text)
+    assert rest == [_net.GOODBYE]

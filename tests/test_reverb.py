@@ -214,3 +214,29 @@ def test_reverb1_cli_rejects_a_bad_delay() -> None:
     assert proc.returncode == 2
     assert "--delay" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+async def test_stopping_reverb2_cancels_pending_echoes_and_says_goodbye(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    listener = await _net.open_listener("127.0.0.1", 0)
+    port = listener.socket.getsockname()[1]
+    stop = trio.CancelScope()  # what Ctrl-C cancels in the real program
+
+    async def server() -> None:
+        with stop:
+            await reverb2.serve(listener, 1.0, 10.0)
+
+    nursery.start_soon(server)
+    conn = await trio.open_tcp_stream("127.0.0.1", port)
+    async with conn:
+        await conn.send_all(b"hello\n")
+        reader = _net.LineReader(conn)
+        loud = await reader.receive_line()
+        assert loud is not None and loud.text == "\t HELLO"
+        stop.cancel()  # the "Hello" and "hello" echoes are still pending
+        rest = []
+        with trio.fail_after(5):
+            while (line := await reader.receive_line()) is not None:
+                rest.append(line.text)
+    assert rest == [_net.GOODBYE]

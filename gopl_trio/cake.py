@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import random
 import re
 import statistics
@@ -31,6 +30,8 @@ from typing import Any
 import attrs
 import trio
 import trio.testing
+
+from gopl_trio._cli import exit_quietly
 
 __all__ = ["Day", "Shop", "main", "parse_duration", "simulate"]
 
@@ -243,8 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         inscribe_stddev=args.inscribe_stddev,
         seed=args.seed,
     )
-    status = 0
-    try:
+    with exit_quietly():  # Ctrl-C, or `--verbose | head -1`
         days = trio.run(shop.work, args.runs) if args.real_time else simulate(shop, args.runs)
         if days:
             per_run = statistics.fmean(d.elapsed for d in days)
@@ -254,14 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{shop.cakes} cakes x {len(days)} runs: {per_run * 1e3:.1f} ms per run "
                 f"({clock}), {rate:.1f} cakes/s"
             )
-        sys.stdout.flush()
-    except* KeyboardInterrupt:
-        status = 130
-    except* BrokenPipeError:  # e.g. `--verbose | head -1`
-        # Point stdout at /dev/null so the interpreter's final flush does not fail again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        status = 1
-    return status
+    return 0
 
 
 if __name__ == "__main__":

@@ -27,8 +27,8 @@ from functools import partial
 import httpx
 import trio
 
+from ._cli import run_program, seconds
 from ._site import Handler, Request, Response, serve_http
-from .links import run_program, seconds
 
 PROG = "callboth"
 

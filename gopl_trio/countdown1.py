@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import sys
 from typing import TextIO
 
 import trio
 
-from gopl_trio._cli import run_quietly
+from gopl_trio._cli import non_negative, run_quietly, seconds
 
 
 async def ticker(period: float, ticks: trio.MemorySendChannel[None]) -> None:
@@ -46,20 +45,6 @@ async def countdown(start: int, period: float, out: TextIO) -> None:
             await ticks.receive()
         nursery.cancel_scope.cancel()  # stop the ticker: in Go it would tick on, unseen
     launch(out)
-
-
-def non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise ValueError(text)
-    return value
-
-
-def seconds(text: str) -> float:
-    value = float(text)
-    if not (math.isfinite(value) and value >= 0):
-        raise ValueError(text)
-    return value
 
 
 def main(argv: list[str] | None = None) -> int:

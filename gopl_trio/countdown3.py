@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TextIO
 
 import trio
 
-from gopl_trio._cli import run_quietly
+from gopl_trio._cli import non_negative, run_quietly, seconds
 from gopl_trio.stdin import wait_for_keypress
 
 
@@ -63,20 +62,6 @@ async def countdown(
         return False
     launch(out)
     return True
-
-
-def non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise ValueError(text)
-    return value
-
-
-def seconds(text: str) -> float:
-    value = float(text)
-    if not (math.isfinite(value) and value >= 0):
-        raise ValueError(text)
-    return value
 
 
 def main(argv: list[str] | None = None) -> int:

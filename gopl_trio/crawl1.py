@@ -26,16 +26,16 @@ import attrs
 import httpx
 import trio
 
+from ._cli import run_program
 from .links import (
     TIMEOUT,
     FetchError,
     Stats,
     Summary,
-    check_url,
+    check_start_urls,
     crawl_arguments,
     extract,
     new_client,
-    run_program,
     run_until_cancelled,
 )
 from .stdin import wait_for_keypress
@@ -98,13 +98,7 @@ async def crawl_all(
 ) -> Summary:
     """Crawl from *urls* until no unseen links are left or *cancel* returns."""
     summary = Summary()
-    start = []
-    for url in urls:  # a bad start URL is reported; the others are still crawled
-        try:
-            start.append(check_url(url))
-        except FetchError as exc:
-            summary.failed += 1
-            print(f"{PROG}: {exc}", file=err)
+    start = check_start_urls(PROG, urls, summary, err)
 
     async with new_client(max_connections=None) as client:
 

@@ -22,7 +22,8 @@ from typing import TextIO
 import attrs
 import trio
 
-from .links import TIMEOUT, FetchError, Page, fetch, new_client, run_program, seconds
+from ._cli import run_program, seconds
+from .links import TIMEOUT, FetchError, Page, fetch, new_client
 
 PROG = "fetchfirst"
 

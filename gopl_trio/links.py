@@ -21,18 +21,16 @@ from __future__ import annotations
 
 import argparse
 import html.parser
-import math
-import os
-import sys
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TextIO
 
 import attrs
 import httpx
 import trio
 
+from ._cli import non_negative, seconds
 from .stdin import wait_for_interrupt, wait_for_keypress
 
 __all__ = [
@@ -42,21 +40,18 @@ __all__ = [
     "Page",
     "Stats",
     "Summary",
+    "check_start_urls",
     "crawl_arguments",
     "extract",
     "fetch",
     "new_client",
     "parse_links",
-    "run_program",
     "run_until_cancelled",
-    "seconds",
 ]
 
 MAX_BODY = 4 * 1024 * 1024  # bytes read from one response at most
 TIMEOUT = 10.0  # seconds for one whole request, redirects included
 THREAD_PARSE_BYTES = 256 * 1024  # parse bodies at least this big in a worker thread
-
-T = TypeVar("T")
 
 
 class FetchError(Exception):
@@ -326,37 +321,22 @@ class Summary:
         return 130 if self.interrupted else 1 if self.failed else 0
 
 
-def run_program(main: Callable[[], Awaitable[T]]) -> T:
-    """`trio.run(main)` for a command line: Ctrl-C before the program took the signal over
-    exits 130, and a closed standard output (`crawl2 URL | head`) ends it quietly, as SIGPIPE
-    ends a Go program, instead of with a traceback."""
-    try:
+def check_start_urls(prog: str, urls: list[str], summary: Summary, err: TextIO) -> list[str]:
+    """The well-formed start URLs. Each bad one is one line on *err* and counts as failed;
+    the others are still crawled."""
+    start = []
+    for url in urls:
         try:
-            result = trio.run(main)
-            sys.stdout.flush()  # a closed pipe is reported here, not at interpreter exit
-            return result
-        except* BrokenPipeError:
-            # Point stdout at /dev/null so the interpreter's final flush cannot fail again.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            raise SystemExit(1) from None
-    except* KeyboardInterrupt:  # trio delivers it inside a nursery's ExceptionGroup
-        raise SystemExit(130) from None
-
-
-def seconds(text: str) -> float:
-    """An argparse type: a finite, non-negative number of seconds (trio rejects the others)."""
-    value = float(text)
-    if not 0 <= value < math.inf:  # also false for NaN
-        raise ValueError(text)
-    return value
+            start.append(check_url(url))
+        except FetchError as exc:
+            summary.failed += 1
+            print(f"{prog}: {exc}", file=err)
+    return start
 
 
 def depth(text: str) -> int:
-    """An argparse type: a number of links, 0 or more."""
-    value = int(text)
-    if value < 0:
-        raise ValueError(text)
-    return value
+    """An argparse type: a number of links, 0 or more (its name is in argparse's message)."""
+    return non_negative(text)
 
 
 def crawl_arguments(prog: str, description: str) -> argparse.ArgumentParser:

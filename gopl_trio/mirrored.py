@@ -14,14 +14,13 @@ The mirrors are simulated: each answers after a random delay (``--seed``, ``--ma
 from __future__ import annotations
 
 import argparse
-import math
 import random
 import sys
 from collections.abc import Mapping
 
 import trio
 
-from gopl_trio._cli import run_quietly
+from gopl_trio._cli import run_quietly, seconds
 
 MIRRORS = ("asia.gopl.io", "europe.gopl.io", "americas.gopl.io")
 
@@ -58,13 +57,6 @@ async def run(delays: Mapping[str, float]) -> None:
     print(f"{response} after {elapsed:.3f} s; tasks left behind: {left}")
 
 
-def non_negative_seconds(text: str) -> float:
-    value = float(text)
-    if not (math.isfinite(value) and value >= 0):
-        raise ValueError(text)
-    return value
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="mirrored", description="Query simulated mirrors at once; print the quickest answer."
@@ -73,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=None, help="seed for the mirrors' delays")
     parser.add_argument(
         "--max-delay",
-        type=non_negative_seconds,
+        type=seconds,
         default=1.0,
         metavar="SECONDS",
         help="each mirror answers after a random delay up to this (default 1.0)",

@@ -21,6 +21,8 @@ from typing import TextIO
 
 import trio
 
+from gopl_trio._cli import exit_quietly
+
 FRAMES = r"-\|/"
 
 
@@ -120,19 +122,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     status = 0
-    try:
-        trio.run(spin_while, args.n, WORKERS[args.worker], sys.stdout)
-        sys.stdout.flush()  # so that a closed stdout shows up here, not at exit
-    except* BrokenPipeError:
-        # The reader went away (`| head`): say nothing, and keep the exit-time flush quiet.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        status = 1
-    except* RuntimeError as group:
-        print(f"\nspinner: {group.exceptions[0]}", file=sys.stderr)
-        status = 1
-    except* KeyboardInterrupt:
-        print(file=sys.stderr)  # end the spinner's line
-        status = 130
+    with exit_quietly():  # a closed stdout, or Ctrl-C
+        try:
+            trio.run(spin_while, args.n, WORKERS[args.worker], sys.stdout)
+        except* RuntimeError as group:
+            print(f"\nspinner: {group.exceptions[0]}", file=sys.stderr)
+            status = 1
+        except* KeyboardInterrupt:
+            print(file=sys.stderr)  # end the spinner's line
+            raise
     return status
 
 

@@ -36,6 +36,7 @@ import PIL
 import trio
 from PIL import Image
 
+from gopl_trio._cli import exit_quietly
 from gopl_trio.stdin import StdinStream
 
 __all__ = [
@@ -326,20 +327,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 names_receive, limiter=trio.CapacityLimiter(args.jobs), on_error=report
             )
 
-    status = 0
-    try:
+    with exit_quietly():  # Ctrl-C, or a closed stdout
         total = trio.run(run)
         print(f"{total} bytes")
-        sys.stdout.flush()
-    except* KeyboardInterrupt:
-        status = 130
-    except* BrokenPipeError:
-        # Point stdout at /dev/null so the interpreter's final flush does not fail again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        status = 1
-    if status == 0 and errors:
-        status = 1
-    return status
+    return 1 if errors else 0
 
 
 if __name__ == "__main__":

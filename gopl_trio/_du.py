@@ -25,6 +25,7 @@ from typing import NoReturn
 import attrs
 import trio
 
+from gopl_trio._cli import exit_quietly
 from gopl_trio._readers import WorkerDied
 
 __all__ = [
@@ -132,17 +133,15 @@ def run(
     a closed stdout (``du4 ~ | head -0``) is not an error worth a traceback either.
     The process ends with ``os._exit`` once its output is flushed (see the comment below).
     """
+    status = 1  # unless main returns one
     try:
-        try:
-            status = trio.run(functools.partial(main, *args, **kwargs))
-            sys.stdout.flush()
-        except KeyboardInterrupt:
-            status = 130
-        except BrokenPipeError:
-            status = 1
-    except* WorkerDied as died:  # the OOM killer, say: one line, not a traceback
-        print(f"{prog}: {died.exceptions[0]}", file=sys.stderr)
-        status = 1
+        with exit_quietly():  # Ctrl-C: 130; a closed stdout: 1
+            try:
+                status = trio.run(functools.partial(main, *args, **kwargs))
+            except* WorkerDied as died:  # the OOM killer, say: one line, not a traceback
+                print(f"{prog}: {died.exceptions[0]}", file=sys.stderr)
+    except SystemExit as exit:
+        status = exit.code if isinstance(exit.code, int) else 1
     sys.stderr.flush()
     # Structured concurrency guarantees that every task, thread call and worker process the
     # program started has ended by now, so interpreter teardown has nothing of ours to clean

@@ -8,7 +8,7 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,20 @@ def tree(name: str) -> tuple[Path, TreeStats]:
     if not (root.with_name(root.name + ".json")).exists():
         print(f"building {root} ({TREE_SPECS[name].files} files)...", file=sys.stderr)
     return root, ensure_tree(root, TREE_SPECS[name])
+
+
+def process_tree(pid: int) -> Iterator[int]:
+    """*pid* and all its descendants (Linux /proc); processes that vanish meanwhile are skipped."""
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        yield current
+        try:
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as children:
+                    pending.extend(int(child) for child in children.read().split())
+        except OSError:
+            continue
 
 
 def percentile(values: Sequence[float], q: float) -> float:

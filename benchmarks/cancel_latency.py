@@ -39,7 +39,7 @@ from typing import Any
 
 import trio
 
-from benchmarks._common import REPO, print_table, summary, tree, write_json
+from benchmarks._common import REPO, print_table, process_tree, summary, tree, write_json
 from gopl_trio import du4, du4_literal
 
 PYTHON = sys.executable
@@ -71,21 +71,17 @@ def commands(root: Path, extra: Sequence[str]) -> dict[str, list[str]]:
 
 def has_tree_open(pid: int, root: str) -> bool:
     """True once *pid* or a descendant holds a file descriptor inside *root*."""
-    pending = [pid]
-    while pending:
-        current = pending.pop()
+    for current in process_tree(pid):
         try:
-            for fd in os.listdir(f"/proc/{current}/fd"):
-                try:
-                    if os.readlink(f"/proc/{current}/fd/{fd}").startswith(root):
-                        return True
-                except OSError:
-                    continue
-            for task in os.listdir(f"/proc/{current}/task"):
-                with open(f"/proc/{current}/task/{task}/children") as children:
-                    pending.extend(int(child) for child in children.read().split())
+            descriptors = os.listdir(f"/proc/{current}/fd")
         except OSError:
             continue
+        for fd in descriptors:
+            try:
+                if os.readlink(f"/proc/{current}/fd/{fd}").startswith(root):
+                    return True
+            except OSError:
+                continue
     return False
 
 

@@ -13,7 +13,6 @@ tree's known totals.
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import shutil
 import subprocess
@@ -22,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import REPO, print_table, summary, tree, write_json
+from benchmarks._common import REPO, print_table, process_tree, summary, tree, write_json
 from gopl_trio._du import Totals, format_totals
 
 PYTHON = sys.executable
@@ -47,19 +46,14 @@ def process_tree_rss(pid: int) -> int:
     Proportional set size: pages a forked reader shares with its parent count once, not twice.
     """
     total = 0
-    pending = [pid]
-    while pending:
-        current = pending.pop()
+    for current in process_tree(pid):
         try:
             with open(f"/proc/{current}/smaps_rollup") as rollup:
                 for line in rollup:
                     if line.startswith("Pss:"):
                         total += int(line.split()[1]) * 1024
                         break
-            for task in os.listdir(f"/proc/{current}/task"):
-                with open(f"/proc/{current}/task/{task}/children") as children:
-                    pending.extend(int(child) for child in children.read().split())
-        except (FileNotFoundError, ProcessLookupError, ValueError):
+        except (OSError, ValueError):
             continue
     return total
 

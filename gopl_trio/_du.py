@@ -16,17 +16,11 @@ read yet. One batch is one thread or process call and one channel message.
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import sys
-from collections.abc import Awaitable, Callable, Sequence
-from typing import NoReturn
+from collections.abc import Sequence
 
 import attrs
-import trio
-
-from gopl_trio._cli import exit_quietly
-from gopl_trio._readers import WorkerDied
 
 __all__ = [
     "BATCH_ENTRIES",
@@ -36,7 +30,6 @@ __all__ = [
     "parse_args",
     "read_batch",
     "report",
-    "run",
     "start_roots",
     "tally",
 ]
@@ -121,32 +114,6 @@ def parse_args(
     if cancellable:
         parser.add_argument("--uncancellable-acquire", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
-
-
-def run(
-    prog: str, main: Callable[..., Awaitable[int]], *args: object, **kwargs: object
-) -> NoReturn:
-    """Run ``main(*args, **kwargs)`` under trio and exit with its status.
-
-    Ctrl-C before a program installs its own handling exits with 130 without a traceback;
-    a reader process that dies (killed from outside) is one line on stderr and status 1;
-    a closed stdout (``du4 ~ | head -0``) is not an error worth a traceback either.
-    The process ends with ``os._exit`` once its output is flushed (see the comment below).
-    """
-    status = 1  # unless main returns one
-    try:
-        with exit_quietly():  # Ctrl-C: 130; a closed stdout: 1
-            try:
-                status = trio.run(functools.partial(main, *args, **kwargs))
-            except* WorkerDied as died:  # the OOM killer, say: one line, not a traceback
-                print(f"{prog}: {died.exceptions[0]}", file=sys.stderr)
-    except SystemExit as exit:
-        status = exit.code if isinstance(exit.code, int) else 1
-    sys.stderr.flush()
-    # Structured concurrency guarantees that every task, thread call and worker process the
-    # program started has ended by now, so interpreter teardown has nothing of ours to clean
-    # up -- yet it costs 30–100 ms here, most of what a user waits for after pressing Enter.
-    os._exit(status)
 
 
 def start_roots(roots: Sequence[str]) -> Batch:

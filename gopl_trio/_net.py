@@ -3,7 +3,7 @@
 The book's programs lean on a few pieces of Go's standard library that trio spells
 differently: `net.Listen` (here `open_listener`), `bufio.Scanner` (here `LineReader`, which
 unlike the Scanner never grows without bound and never stops at bad bytes), `io.Copy` over
-`os.Stdin`/`os.Stdout` (here `copy`, with the streams of `gopl_trio.stdin`), and `log.Fatal`
+`os.Stdin`/`os.Stdout` (here `copy`, with the streams of `gopl_trio._stdio`), and `log.Fatal`
 for "connection refused" or "address in use" (here `run`, which prints one stderr line and
 exits 1).
 """
@@ -19,7 +19,10 @@ from typing import NamedTuple
 
 import trio
 
-from gopl_trio.stdin import wait_for_interrupt
+from gopl_trio._args import port
+from gopl_trio._cancel import wait_for_interrupt
+from gopl_trio._run import INTERRUPTED
+from gopl_trio._run import run as run_program
 
 __all__ = [
     "GOODBYE",
@@ -38,7 +41,6 @@ __all__ = [
     "open_listener",
     "parse_args",
     "peer_name",
-    "positive_seconds",
     "run",
     "send_line",
 ]
@@ -63,32 +65,11 @@ def parse_args(
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--host", default="localhost", help="host (default: localhost)")
     parser.add_argument(
-        "--port", type=_port, default=8000, help="TCP port, 0 = any free port (default: 8000)"
+        "--port", type=port, default=8000, help="TCP port, 0 = any free port (default: 8000)"
     )
     if add_arguments is not None:
         add_arguments(parser)
     return parser.parse_args(argv)
-
-
-def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"port out of range 0-65535: {port}")
-    return port
-
-
-def positive_seconds(text: str) -> float:
-    """argparse type for `--delay`/`--idle`: a positive number of seconds."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text}")
-    return value
 
 
 # --- listening and accepting ---------------------------------------------------------------
@@ -340,16 +321,14 @@ def run(
             nursery.cancel_scope.cancel()
         return stop.is_set()
 
-    status = 0
     try:
-        if trio.run(guarded):
-            status = interrupted_status
-    except* NetError as group:
-        print(f"{prog}: {group.exceptions[0]}", file=sys.stderr)
-        status = 1
-    except* (OSError, *PEER_GONE) as group:
-        print(f"{prog}: {describe(group.exceptions[0])}", file=sys.stderr)
-        status = 1
-    except* KeyboardInterrupt:  # Ctrl-C before the signal watcher was installed
-        status = interrupted_status
-    return status
+        interrupted = run_program(
+            prog, guarded, fatal=(NetError, OSError, *PEER_GONE), describe=_fatal_cause
+        )
+    except SystemExit as exit:  # Ctrl-C before the signal watcher was installed, say
+        return interrupted_status if exit.code == INTERRUPTED else int(exit.code or 0)
+    return interrupted_status if interrupted else 0
+
+
+def _fatal_cause(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, NetError) else describe(exc)

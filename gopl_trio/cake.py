@@ -31,7 +31,7 @@ import attrs
 import trio
 import trio.testing
 
-from gopl_trio._cli import exit_quietly
+from gopl_trio._run import run
 
 __all__ = ["Day", "Shop", "main", "parse_duration", "simulate"]
 
@@ -66,8 +66,8 @@ class Shop:
     async def work(self, runs: int = 1) -> list[Day]:
         """Run the assembly line `runs` times, one day after another (Go's `Shop.Work`)."""
         days = []
-        for run in range(runs):
-            days.append(await self._day(random.Random(f"cake:{self.seed}:{run}")))
+        for number in range(runs):
+            days.append(await self._day(random.Random(f"cake:{self.seed}:{number}")))
         return days
 
     async def _day(self, rng: random.Random) -> Day:
@@ -205,6 +205,19 @@ def _count(text: str) -> int:
     return value
 
 
+async def open_shop(shop: Shop, runs: int, real_time: bool) -> None:
+    """Run the shop *runs* times and print the mean time per run and the rate."""
+    days = await shop.work(runs)
+    if days:
+        per_run = statistics.fmean(d.elapsed for d in days)
+        rate = shop.cakes / per_run if per_run > 0 else math.inf
+        clock = "real" if real_time else "simulated"
+        print(
+            f"{shop.cakes} cakes x {len(days)} runs: {per_run * 1e3:.1f} ms per run "
+            f"({clock}), {rate:.1f} cakes/s"
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="cake", description="Simulate the cake shop of gopl.io/ch8/cake (§8.4.4)."
@@ -244,16 +257,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         inscribe_stddev=args.inscribe_stddev,
         seed=args.seed,
     )
-    with exit_quietly():  # Ctrl-C, or `--verbose | head -1`
-        days = trio.run(shop.work, args.runs) if args.real_time else simulate(shop, args.runs)
-        if days:
-            per_run = statistics.fmean(d.elapsed for d in days)
-            rate = shop.cakes / per_run if per_run > 0 else math.inf
-            clock = "real" if args.real_time else "simulated"
-            print(
-                f"{shop.cakes} cakes x {len(days)} runs: {per_run * 1e3:.1f} ms per run "
-                f"({clock}), {rate:.1f} cakes/s"
-            )
+    # Simulated time unless --real-time: a virtual clock that jumps whenever all tasks wait.
+    clock = None if args.real_time else trio.testing.MockClock(autojump_threshold=0)
+    run("cake", open_shop, shop, args.runs, clock is None, clock=clock)
     return 0
 
 

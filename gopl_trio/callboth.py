@@ -27,7 +27,8 @@ from functools import partial
 import httpx
 import trio
 
-from ._cli import run_program, seconds
+from . import _run
+from ._args import seconds
 from ._site import Handler, Request, Response, serve_http
 
 PROG = "callboth"
@@ -103,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slow-delay", type=seconds, default=2.0, metavar="SECONDS")
     args = parser.parse_args(argv)
     # Flush each line, so that piped output, too, shows the 2 s gap between the two results.
-    run_program(lambda: run(args.error, args.slow_delay, partial(print, flush=True)))
+    _run.run(PROG, run, args.error, args.slow_delay, partial(print, flush=True))
     return 0
 
 

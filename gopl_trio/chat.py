@@ -24,6 +24,7 @@ import attrs
 import trio
 
 from gopl_trio import _net
+from gopl_trio._args import positive_int, positive_seconds
 
 PROG = "chat"
 IDLE = 300.0  # 8.13: seconds of silence before a client is disconnected
@@ -299,20 +300,10 @@ async def serve(
         nursery.cancel_scope.deadline = trio.current_time() + FLUSH
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {value}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--idle",
-        type=_net.positive_seconds,
+        type=positive_seconds,
         default=IDLE,
         help=f"disconnect a client silent this many seconds (default: {IDLE:g})",
     )

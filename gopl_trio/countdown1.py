@@ -16,7 +16,8 @@ from typing import TextIO
 
 import trio
 
-from gopl_trio._cli import non_negative, run_quietly, seconds
+from gopl_trio._args import non_negative, seconds
+from gopl_trio._run import run
 
 
 async def ticker(period: float, ticks: trio.MemorySendChannel[None]) -> None:
@@ -52,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--from", dest="start", type=non_negative, default=10, metavar="N")
     parser.add_argument("--tick", type=seconds, default=1.0, help=argparse.SUPPRESS)  # for tests
     args = parser.parse_args(argv)
-    return run_quietly(countdown, args.start, args.tick, sys.stdout)
+    run("countdown1", countdown, args.start, args.tick, sys.stdout)
+    return 0
 
 
 if __name__ == "__main__":

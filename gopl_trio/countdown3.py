@@ -18,8 +18,9 @@ from typing import TextIO
 
 import trio
 
-from gopl_trio._cli import non_negative, run_quietly, seconds
-from gopl_trio.stdin import wait_for_keypress
+from gopl_trio._args import non_negative, seconds
+from gopl_trio._cancel import cancel_when, wait_for_keypress
+from gopl_trio._run import run
 
 
 async def ticker(period: float, ticks: trio.MemorySendChannel[None]) -> None:
@@ -32,11 +33,6 @@ async def ticker(period: float, ticks: trio.MemorySendChannel[None]) -> None:
             # Go's `select { case c <- t: default: }`: if the receiver is behind, drop the tick.
             with contextlib.suppress(trio.WouldBlock):
                 ticks.send_nowait(None)
-
-
-async def cancel_when(event: Callable[[], Awaitable[object]], scope: trio.CancelScope) -> None:
-    await event()
-    scope.cancel()
 
 
 def launch(out: TextIO) -> None:
@@ -71,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--from", dest="start", type=non_negative, default=10, metavar="N")
     parser.add_argument("--tick", type=seconds, default=1.0, help=argparse.SUPPRESS)  # for tests
     args = parser.parse_args(argv)
-    return run_quietly(countdown, args.start, args.tick, wait_for_keypress, sys.stdout)
+    run("countdown3", countdown, args.start, args.tick, wait_for_keypress, sys.stdout)
+    return 0
 
 
 if __name__ == "__main__":

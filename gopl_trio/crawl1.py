@@ -20,13 +20,15 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TextIO
 
 import attrs
 import httpx
 import trio
 
-from ._cli import run_program
+from ._cancel import wait_for_keypress
+from ._run import run
 from .links import (
     TIMEOUT,
     FetchError,
@@ -38,7 +40,6 @@ from .links import (
     new_client,
     run_until_cancelled,
 )
-from .stdin import wait_for_keypress
 
 PROG = "crawl1"
 
@@ -115,8 +116,8 @@ async def crawl_all(
 
 def main(argv: list[str] | None = None) -> int:
     args = crawl_arguments(PROG, "Crawl the web from URL, all requests at once.").parse_args(argv)
-    summary = run_program(
-        lambda: crawl_all(args.urls, max_depth=args.depth, time_limit=args.timeout)
+    summary = run(
+        PROG, partial(crawl_all, args.urls, max_depth=args.depth, time_limit=args.timeout)
     )
     if summary.interrupted:
         print(summary.line(PROG), file=sys.stderr)

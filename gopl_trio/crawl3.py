@@ -22,12 +22,14 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TextIO
 
 import httpx
 import trio
 
-from ._cli import run_program
+from ._cancel import wait_for_keypress
+from ._run import run
 from .links import (
     TIMEOUT,
     FetchError,
@@ -39,7 +41,6 @@ from .links import (
     new_client,
     run_until_cancelled,
 )
-from .stdin import wait_for_keypress
 
 PROG = "crawl3"
 CRAWLERS = 20
@@ -128,8 +129,8 @@ async def crawl_all(
 
 def main(argv: list[str] | None = None) -> int:
     args = crawl_arguments(PROG, "Crawl the web from URL with 20 crawler tasks.").parse_args(argv)
-    summary = run_program(
-        lambda: crawl_all(args.urls, max_depth=args.depth, time_limit=args.timeout)
+    summary = run(
+        PROG, partial(crawl_all, args.urls, max_depth=args.depth, time_limit=args.timeout)
     )
     if summary.interrupted:
         print(summary.line(PROG), file=sys.stderr)

@@ -26,10 +26,11 @@ from gopl_trio._du import (
     format_totals,
     parse_args,
     read_batch,
-    run,
     start_roots,
     tally,
 )
+from gopl_trio._readers import WorkerDied
+from gopl_trio._run import run_then_exit
 
 PROG = "du1"
 
@@ -58,4 +59,4 @@ async def main(roots: Sequence[str]) -> int:
 
 if __name__ == "__main__":
     args = parse_args(PROG, "Print the total size of the files under each ROOT.")
-    run(PROG, main, args.roots)
+    run_then_exit(PROG, main, args.roots, fatal=(WorkerDied,))

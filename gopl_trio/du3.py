@@ -35,11 +35,11 @@ from gopl_trio._du import (
     format_totals,
     parse_args,
     read_batch,
-    run,
     start_roots,
     tally,
 )
-from gopl_trio._readers import ReaderPool
+from gopl_trio._readers import ReaderPool, WorkerDied
+from gopl_trio._run import run_then_exit
 
 PROG = "du3"
 PROGRESS_INTERVAL = 0.5  # seconds
@@ -115,4 +115,4 @@ async def main(roots: Sequence[str], verbose: bool = False) -> int:
 
 if __name__ == "__main__":
     args = parse_args(PROG, "Print the total size of the files under each ROOT.")
-    run(PROG, main, args.roots, args.v)
+    run_then_exit(PROG, main, args.roots, args.v, fatal=(WorkerDied,))

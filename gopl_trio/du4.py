@@ -41,22 +41,23 @@ Usage: ``python -m gopl_trio.du4 [-v] [ROOT ...]``, then press Enter to stop ear
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 
 import attrs
 import trio
 
+from gopl_trio._cancel import cancel_when, wait_for_interrupt, wait_for_keypress
 from gopl_trio._du import (
     Batch,
     Totals,
     format_totals,
     parse_args,
     read_batch,
-    run,
     start_roots,
     tally,
 )
-from gopl_trio._readers import ReaderPool
-from gopl_trio.stdin import wait_for_interrupt, wait_for_keypress
+from gopl_trio._readers import ReaderPool, WorkerDied
+from gopl_trio._run import run_then_exit
 
 PROG = "du4"
 CANCELLED_STATUS = 130  # as a shell reports a program stopped by Ctrl-C
@@ -124,12 +125,6 @@ async def dirents(pending: list[str], walk: Walk) -> Batch:
         return batch
 
 
-async def cancel_after(event: Callable[[], Awaitable[object]], done: trio.CancelScope) -> None:
-    """The book's goroutine that reads a byte and closes ``done``."""
-    await event()
-    done.cancel()
-
-
 async def print_progress(totals: Totals) -> None:
     """The ticker: print the running totals every PROGRESS_INTERVAL until cancelled."""
     while True:
@@ -155,8 +150,8 @@ async def main(
     async with ReaderPool() as readers:  # the reader processes end with main
         with trio.CancelScope() as done:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(cancel_after, cancel_event, done)
-                nursery.start_soon(cancel_after, wait_for_interrupt, done)
+                nursery.start_soon(cancel_when, cancel_event, done)
+                nursery.start_soon(cancel_when, wait_for_interrupt, done)
                 nursery.start_soon(walk, roots, readers, sizes_send, cancellable_acquire)
                 if verbose:
                     nursery.start_soon(print_progress, totals)
@@ -172,4 +167,5 @@ async def main(
 
 if __name__ == "__main__":
     args = parse_args(PROG, "Print the total size of the files under each ROOT.", cancellable=True)
-    run(PROG, main, args.roots, args.v, cancellable_acquire=not args.uncancellable_acquire)
+    main_ = partial(main, cancellable_acquire=not args.uncancellable_acquire)
+    run_then_exit(PROG, main_, args.roots, args.v, fatal=(WorkerDied,))

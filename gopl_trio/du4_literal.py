@@ -16,12 +16,14 @@ Usage: ``python -m gopl_trio.du4_literal [-v] [ROOT ...]``
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import trio
 
 from gopl_trio import du4
-from gopl_trio._du import Batch, parse_args, read_batch, run, start_roots
-from gopl_trio._readers import ReaderPool
+from gopl_trio._du import Batch, parse_args, read_batch, start_roots
+from gopl_trio._readers import ReaderPool, WorkerDied
+from gopl_trio._run import run_then_exit
 
 PROG = "du4_literal"
 SEMAPHORE_TOKENS = 20  # the book's limit on directories read at once
@@ -80,4 +82,5 @@ async def main(roots: Sequence[str], verbose: bool = False, **options: object) -
 
 if __name__ == "__main__":
     args = parse_args(PROG, "du4 with a task per directory, as in the book.", cancellable=True)
-    run(PROG, main, args.roots, args.v, cancellable_acquire=not args.uncancellable_acquire)
+    main_ = partial(main, cancellable_acquire=not args.uncancellable_acquire)
+    run_then_exit(PROG, main_, args.roots, args.v, fatal=(WorkerDied,))

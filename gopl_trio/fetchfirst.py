@@ -17,12 +17,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from functools import partial
 from typing import TextIO
 
 import attrs
 import trio
 
-from ._cli import run_program, seconds
+from ._args import seconds
+from ._run import run
 from .links import TIMEOUT, FetchError, Page, fetch, new_client
 
 PROG = "fetchfirst"
@@ -67,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("urls", nargs="+", metavar="URL")
     args = parser.parse_args(argv)
-    winner = run_program(lambda: fetch_first(args.urls, time_limit=args.timeout))
+    winner = run(PROG, partial(fetch_first, args.urls, time_limit=args.timeout))
     if winner is None:
         print(f"{PROG}: all {len(args.urls)} requests failed", file=sys.stderr)
         return 1

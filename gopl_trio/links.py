@@ -30,8 +30,8 @@ import attrs
 import httpx
 import trio
 
-from ._cli import non_negative, seconds
-from .stdin import wait_for_interrupt, wait_for_keypress
+from ._args import non_negative, seconds
+from ._cancel import cancel_when, wait_for_interrupt, wait_for_keypress
 
 __all__ = [
     "MAX_BODY",
@@ -282,20 +282,13 @@ async def run_until_cancelled(
     interrupted. Every request in flight is cancelled at once by the cancel scope: nothing has
     to be threaded through the calls, unlike Go's `done` channel and `req.Cancel`.
     """
-    interrupted = False
-    async with trio.open_nursery() as nursery:
-
-        async def watch(wait: Callable[[], Awaitable[object]]) -> None:
-            nonlocal interrupted
-            await wait()
-            interrupted = True
-            nursery.cancel_scope.cancel()
-
-        nursery.start_soon(watch, cancel)
-        nursery.start_soon(watch, wait_for_interrupt)
-        await work()
-        nursery.cancel_scope.cancel()  # done: stop watching stdin
-    return interrupted
+    with trio.CancelScope() as done:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(cancel_when, cancel, done)
+            nursery.start_soon(cancel_when, wait_for_interrupt, done)
+            await work()
+            nursery.cancel_scope.cancel()  # finished: stop watching stdin and signals
+    return done.cancelled_caught
 
 
 # --- Shared by the crawlers' command lines -------------------------------------------------

@@ -20,7 +20,8 @@ from collections.abc import Mapping
 
 import trio
 
-from gopl_trio._cli import run_quietly, seconds
+from gopl_trio._args import seconds
+from gopl_trio._run import run
 
 MIRRORS = ("asia.gopl.io", "europe.gopl.io", "americas.gopl.io")
 
@@ -46,7 +47,7 @@ async def mirrored_query(delays: Mapping[str, float]) -> str:
     return response
 
 
-async def run(delays: Mapping[str, float]) -> None:
+async def query(delays: Mapping[str, float]) -> None:
     for hostname, delay in delays.items():
         print(f"{hostname} would answer in {delay:.3f} s")
     tasks_before = trio.lowlevel.current_statistics().tasks_living
@@ -75,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("a mirror is named twice")
     rng = random.Random(args.seed)
     delays = {hostname: rng.uniform(0, args.max_delay) for hostname in args.mirrors}
-    return run_quietly(run, delays)
+    run("mirrored", query, delays)
+    return 0
 
 
 if __name__ == "__main__":

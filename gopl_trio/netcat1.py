@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import trio
 
 from gopl_trio import _net
-from gopl_trio.stdin import StdoutStream
+from gopl_trio._stdio import StdoutStream
 
 PROG = "netcat1"
 

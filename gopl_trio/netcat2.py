@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import trio
 
 from gopl_trio import _net
-from gopl_trio.stdin import StdinStream, StdoutStream
+from gopl_trio._stdio import StdinStream, StdoutStream
 
 PROG = "netcat2"
 

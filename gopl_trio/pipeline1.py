@@ -15,7 +15,7 @@ from typing import TextIO
 
 import trio
 
-from gopl_trio._cli import run_quietly
+from gopl_trio._run import run
 
 
 async def pipeline(out: TextIO) -> None:
@@ -46,7 +46,8 @@ async def pipeline(out: TextIO) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pipeline1", description="Print the squares, forever.")
     parser.parse_args(argv)
-    return run_quietly(pipeline, sys.stdout)
+    run("pipeline1", pipeline, sys.stdout)
+    return 0
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from typing import TextIO
 
 import trio
 
-from gopl_trio._cli import run_quietly
+from gopl_trio._run import run
 
 
 async def pipeline(out: TextIO) -> None:
@@ -45,7 +45,8 @@ async def pipeline(out: TextIO) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pipeline2", description="Print the first 100 squares.")
     parser.parse_args(argv)
-    return run_quietly(pipeline, sys.stdout)
+    run("pipeline2", pipeline, sys.stdout)
+    return 0
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from typing import TextIO
 
 import trio
 
-from gopl_trio._cli import run_quietly
+from gopl_trio._run import run
 
 
 async def counter(out: trio.MemorySendChannel[int], count: int = 100) -> None:
@@ -47,7 +47,8 @@ async def pipeline(file: TextIO) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pipeline3", description="Print the first 100 squares.")
     parser.parse_args(argv)
-    return run_quietly(pipeline, sys.stdout)
+    run("pipeline3", pipeline, sys.stdout)
+    return 0
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import trio
 
 from gopl_trio import _net
+from gopl_trio._args import positive_seconds
 
 PROG = "reverb1"
 
@@ -48,7 +49,7 @@ async def serve(listener: trio.SocketListener, delay: float = 1.0) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--delay", type=_net.positive_seconds, default=1.0, help="seconds between echoes"
+        "--delay", type=positive_seconds, default=1.0, help="seconds between echoes"
     )
 
 

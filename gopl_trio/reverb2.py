@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import trio
 
 from gopl_trio import _net
+from gopl_trio._args import positive_seconds
 
 PROG = "reverb2"
 ECHOES = 100  # shouts echoing at once per connection; Go's version has no limit
@@ -71,10 +72,10 @@ async def serve(listener: trio.SocketListener, delay: float = 1.0, idle: float =
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--delay", type=_net.positive_seconds, default=1.0, help="seconds between echoes"
+        "--delay", type=positive_seconds, default=1.0, help="seconds between echoes"
     )
     parser.add_argument(
-        "--idle", type=_net.positive_seconds, default=10.0, help="disconnect after silence"
+        "--idle", type=positive_seconds, default=10.0, help="disconnect after silence"
     )
 
 

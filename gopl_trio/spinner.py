@@ -21,7 +21,7 @@ from typing import TextIO
 
 import trio
 
-from gopl_trio._cli import exit_quietly
+from gopl_trio._run import run
 
 FRAMES = r"-\|/"
 
@@ -93,10 +93,14 @@ async def spin_while(
     delay: float = 0.1,
 ) -> int:
     """Show the spinner on *out* while ``await compute(n)`` runs; print and return the result."""
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(spinner, delay, out)
-        fib_n = await compute(n)
-        nursery.cancel_scope.cancel()  # Go just lets main return; here the spinner stops first
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(spinner, delay, out)
+            fib_n = await compute(n)
+            nursery.cancel_scope.cancel()  # Go just lets main return; here the spinner stops first
+    except BaseException:  # Ctrl-C or a failed computation: end the spinner's line first
+        print(file=sys.stderr)
+        raise
     out.write(f"\rFibonacci({n}) = {fib_n}\n")
     out.flush()
     return fib_n
@@ -121,17 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         help="where fib runs (default: process, which keeps the spinner on time)",
     )
     args = parser.parse_args(argv)
-    status = 0
-    with exit_quietly():  # a closed stdout, or Ctrl-C
-        try:
-            trio.run(spin_while, args.n, WORKERS[args.worker], sys.stdout)
-        except* RuntimeError as group:
-            print(f"\nspinner: {group.exceptions[0]}", file=sys.stderr)
-            status = 1
-        except* KeyboardInterrupt:
-            print(file=sys.stderr)  # end the spinner's line
-            raise
-    return status
+    run("spinner", spin_while, args.n, WORKERS[args.worker], sys.stdout, fatal=(RuntimeError,))
+    return 0
 
 
 if __name__ == "__main__":

@@ -36,8 +36,9 @@ import PIL
 import trio
 from PIL import Image
 
-from gopl_trio._cli import exit_quietly
-from gopl_trio.stdin import StdinStream
+from gopl_trio._args import positive_int
+from gopl_trio._run import run
+from gopl_trio._stdio import StdinStream
 
 __all__ = [
     "MAX_SIZE",
@@ -291,16 +292,6 @@ async def _send_names(files: list[str], names: trio.MemorySendChannel[str]) -> N
                 await names.send(f)
 
 
-def _jobs(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid count {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
-    return n
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="thumbnail",
@@ -309,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("files", nargs="*", metavar="FILE", help="images (default: names on stdin)")
     p.add_argument(
-        "-j", "--jobs", type=_jobs, default=os.cpu_count() or 1, help="threads (CPU count)"
+        "-j", "--jobs", type=positive_int, default=os.cpu_count() or 1, help="threads (CPU count)"
     )
     args = p.parse_args(argv)
     errors = 0
@@ -319,17 +310,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         errors += 1
         _log(err)
 
-    async def run() -> int:
+    async def make_all() -> None:
         names_send, names_receive = trio.open_memory_channel[str](0)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_send_names, args.files, names_send)
-            return await make_thumbnails6(
+            total = await make_thumbnails6(
                 names_receive, limiter=trio.CapacityLimiter(args.jobs), on_error=report
             )
-
-    with exit_quietly():  # Ctrl-C, or a closed stdout
-        total = trio.run(run)
         print(f"{total} bytes")
+
+    run("thumbnail", make_all)
     return 1 if errors else 0
 
 

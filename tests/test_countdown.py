@@ -17,7 +17,7 @@ import trio
 import trio.testing
 
 from gopl_trio import countdown1, countdown2, countdown3
-from gopl_trio.stdin import wait_for_keypress
+from gopl_trio._cancel import wait_for_keypress
 
 
 class TimedLines(io.StringIO):

@@ -6,14 +6,16 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 import gopl_trio
+from gopl_trio.__main__ import HELPERS, programs
 
 REPO = Path(__file__).resolve().parent.parent
-HELPERS = {"treegen", "stdin", "links"}  # shared modules, not book programs
 
 
 def program_modules() -> list[str]:
@@ -45,3 +47,16 @@ def test_every_program_is_in_the_readme_table(name: str) -> None:
 def test_every_program_names_its_book_section(name: str) -> None:
     doc = importlib.import_module(f"gopl_trio.{name}").__doc__ or ""
     assert "§" in doc or "Learning Go" in doc, f"{name}: no book section in the docstring"
+
+
+def test_python_m_gopl_trio_lists_every_program_with_its_section() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "gopl_trio"], capture_output=True, text=True, timeout=60
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    listed = {line.split()[0]: line for line in done.stdout.splitlines() if line.startswith("  ")}
+    assert sorted(listed) == program_modules()
+    for name, section, lesson in programs():
+        assert section and lesson, name
+        assert section in listed[name] and lesson in listed[name]
+    assert "python -m gopl_trio.NAME --help" in done.stdout

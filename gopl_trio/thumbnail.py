@@ -158,7 +158,7 @@ def make_thumbnails2(nursery: trio.Nursery, filenames: Iterable[str]) -> None:
     caller's `async with` block does not end until every thumbnail is made.
     """
     for f in filenames:
-        nursery.start_soon(_image_file_or_log, f)
+        nursery.start_soon(_image_file_or_log, f)  # NOTE: incorrect, as in the book: no wait
 
 
 async def make_thumbnails3(filenames: Iterable[str]) -> None:
@@ -200,7 +200,7 @@ async def make_thumbnails4(filenames: Sequence[str]) -> ThumbnailError | None:
             for _ in filenames:
                 err = await errors_receive.receive()
                 if err is not None:
-                    return err  # the bug: the others still want to send
+                    return err  # NOTE: incorrect, as in the book: the others still want to send
     return None
 
 

@@ -71,7 +71,7 @@ class Bank:
             return await reply.receive()
 
     async def teller(self) -> None:
-        balance = 0  # balance is confined to the teller task
+        balance = 0  # no other task can reach this variable
         with self._incoming:  # once the teller has stopped, callers get BrokenResourceError
             async for request in self._incoming:
                 match request:

@@ -31,7 +31,7 @@ class Bank:
         self._balance = 0
 
     async def deposit(self, amount: int) -> None:
-        async with self._sema:  # acquire token ... release token
+        async with self._sema:  # take the token; it goes back when the block ends
             self._balance = self._balance + amount
 
     async def balance(self) -> int:

@@ -48,7 +48,7 @@ class Bank:
             return True
 
     def _deposit(self, amount: int) -> None:
-        """This function requires that the lock be held."""
+        """Call only with the lock held (a synchronous function: it runs as one step)."""
         self._balance += amount
 
 

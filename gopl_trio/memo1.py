@@ -29,7 +29,7 @@ class Memo(Generic[V]):
         self.f = f
         self.cache: dict[str, Result[V]] = {}
 
-    # NOTE: not concurrency-safe! (the book's own warning; see the module docstring)
+    # NOTE: unsafe for concurrent callers, as in the book (see the module docstring)
     async def get(self, key: str) -> V:
         res = self.cache.get(key)
         if res is None:

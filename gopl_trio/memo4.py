@@ -53,16 +53,15 @@ class Memo(Generic[V]):
                 if e is None:
                     e = self.cache[key] = Entry()
             if first:
-                # This is the first request for this key: this task is responsible for
-                # computing the value and broadcasting the ready condition.
+                # Nobody asked for this key before: make the call here, then wake the others.
                 try:
                     e.res = await Result.of(self.f, key)
                 finally:
                     if e.res is None:  # cancelled: give the key up (no await possible here)
                         del self.cache[key]
-                    e.ready.set()  # broadcast the ready condition
+                    e.ready.set()  # wake every waiter at once
             else:
-                # This is a repeat request for this key: wait for the ready condition.
+                # Somebody is making the call already: wait until it is done.
                 await e.ready.wait()
             if e.res is not None:
                 return e.res.get()

@@ -35,7 +35,7 @@ V = TypeVar("V")
 @dataclass(frozen=True)
 class Request(Generic[V]):
     key: str
-    response: trio.MemorySendChannel[Result[V]]  # the client wants a single result
+    response: trio.MemorySendChannel[Result[V]]  # where the one answer goes
 
 
 @dataclass(eq=False)
@@ -44,17 +44,14 @@ class Entry(Generic[V]):
     res: Result[V] | None = None
 
     async def call(self, f: Func[V], key: str) -> None:
-        # Evaluate the function.
         self.res = await Result.of(f, key)
-        # Broadcast the ready condition.
-        self.ready.set()
+        self.ready.set()  # wake every delivery waiting for this entry
 
     async def deliver(self, response: trio.MemorySendChannel[Result[V]]) -> None:
         with response:
-            # Wait for the ready condition.
             await self.ready.wait()
             assert self.res is not None
-            # Send the result to the client, unless it has stopped waiting.
+            # Hand the result over, unless the caller has stopped waiting.
             with contextlib.suppress(trio.BrokenResourceError):
                 response.send_nowait(self.res)  # room for one: never blocks
 
@@ -86,10 +83,10 @@ class Memo(Generic[V]):
                 async for req in self._incoming:
                     e = cache.get(req.key)
                     if e is None:
-                        # This is the first request for this key.
+                        # A key never asked for: start its call.
                         e = cache[req.key] = Entry()
                         nursery.start_soon(e.call, self.f, req.key)  # call f(key)
-                    # Wait for the ready condition in a task of its own.
+                    # Each request gets its answer from a task of its own, once e is ready.
                     nursery.start_soon(e.deliver, req.response)
 
 

@@ -3,7 +3,7 @@
 A closure reads a variable when it runs, not when it is made. trio makes it certain: a
 task's body starts only after the loop that started it has finished, so every task sees
 the last value. Pass the value to `start_soon`, which evaluates its arguments at once
-(ruff's B023 flags the closure). Guide: "Loop variables".
+(ruff's B023 flags the closure). Guide: "Leaks and deadlocks".
 """
 
 import trio

@@ -9,6 +9,8 @@ sentence of the guide with an example cannot drift from what the example does.
 
 from __future__ import annotations
 
+import importlib
+import io
 import re
 import runpy
 import sys
@@ -16,8 +18,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import trio
+import trio.testing
 
 import gopl_trio
+from gopl_trio import _memotest
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 GUIDE = DOCS / "porting-guide.md"
@@ -138,3 +143,23 @@ def test_modules_the_guide_names_exist() -> None:
     named |= set(re.findall(r"`(_[a-z]+)\.\w+", text))  # `_net.LineReader`, `_cancel.cancel_when`
     missing = sorted(name for name in named if not (package / f"{name}.py").is_file())
     assert not missing, f"the guide names modules that do not exist: {missing}"
+
+
+def test_the_memo_call_counts_quoted_in_the_guide() -> None:
+    # The guide quotes one real-clock run of `python -m gopl_trio.memoN`; the call counts in it
+    # are deterministic, so they must be what the driver prints on the virtual clock.
+    block = guide().split("$ for m in 1 2 3 4 5; do python -m gopl_trio.memo$m | tail -1; done\n")
+    quoted = block[1].split("```")[0].splitlines()
+    assert len(quoted) == 5
+    for n, line in enumerate(quoted, start=1):
+        module = importlib.import_module(f"gopl_trio.memo{n}")
+        out = io.StringIO()
+
+        async def drive(
+            memotest: _memotest.MemoTest = module.memotest, out: io.StringIO = out
+        ) -> None:
+            await _memotest.report(memotest, _memotest.FakeFetch(0.5), _memotest.KEYS, True, out)
+
+        trio.run(drive, clock=trio.testing.MockClock(autojump_threshold=0))
+        counted = out.getvalue().splitlines()[-1]
+        assert counted.rsplit(",", 1)[0] == line.rsplit(",", 1)[0], (n, counted, line)

@@ -29,7 +29,7 @@ import trio
 
 from . import _run
 from ._args import seconds
-from ._site import Handler, Request, Response, serve_http
+from ._http_server import Handler, Request, Response, serve_http
 
 PROG = "callboth"
 

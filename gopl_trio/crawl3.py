@@ -11,10 +11,11 @@ amount to. The main task counts the link lists it still expects, the way the boo
 does, and when none are left it closes the unseen-links channel: the crawlers' `async for`
 loops end, their nursery exits and so does the program (the book's crawl3 never ends). With
 -depth (exercise 8.6) pages more than N links from a start URL (by the shortest path) are not
-fetched; pressing Enter (exercise 8.10) cancels every request in flight and prints a summary.
-End of file on stdin does not cancel.
+fetched; -same-host follows only links to the start URLs' hosts; pressing Enter (exercise
+8.10) cancels every request in flight and prints a summary. End of file on stdin does not
+cancel.
 
-    python -m gopl_trio.crawl3 [-depth N] [-timeout S] URL ...
+    python -m gopl_trio.crawl3 [-depth N] [-same-host] [-timeout S] URL ...
 """
 
 from __future__ import annotations
@@ -25,22 +26,21 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TextIO
 
+import attrs
 import httpx
 import trio
 
 from ._cancel import wait_for_keypress
-from ._run import run
-from .links import (
-    TIMEOUT,
-    FetchError,
-    Stats,
+from ._crawl import (
+    Seen,
     Summary,
     check_start_urls,
     crawl_arguments,
-    extract,
-    new_client,
     run_until_cancelled,
+    start_hosts,
 )
+from ._run import run
+from .links import TIMEOUT, FetchError, Stats, extract, new_client
 
 PROG = "crawl3"
 CRAWLERS = 20
@@ -48,10 +48,65 @@ CRAWLERS = 20
 Found = tuple[str | None, list[str]]  # a page (None: the command line) and the links on it
 
 
+@attrs.define
+class Crawl:
+    """The book's `crawl` function: print the URL, return the links on its page."""
+
+    client: httpx.AsyncClient
+    time_limit: float
+    out: TextIO
+    err: TextIO
+    stats: Stats | None
+    summary: Summary
+
+    async def __call__(self, url: str) -> list[str]:
+        print(url, file=self.out)
+        self.summary.crawled += 1
+        try:
+            links = await extract(self.client, url, time_limit=self.time_limit, stats=self.stats)
+        except FetchError as exc:
+            self.summary.failed += 1
+            print(f"{PROG}: {exc}", file=self.err)
+            return []
+        self.summary.fetched += 1
+        return links
+
+
+async def crawler(
+    crawl: Crawl,
+    unseen_links: trio.MemoryReceiveChannel[str],
+    worklist: trio.MemorySendChannel[Found],
+) -> None:
+    async for link in unseen_links:
+        found_links = await crawl(link)
+        worklist.send_nowait((link, found_links))  # unbounded: never blocks
+
+
+async def crawl_from(start: list[str], crawl: Crawl, seen: Seen) -> None:
+    """The book's main loop: start the crawlers, then feed them the unseen links."""
+    worklist_send, worklist = trio.open_memory_channel[Found](math.inf)
+    unseen_send, unseen_links = trio.open_memory_channel[str](0)
+    async with trio.open_nursery() as nursery:
+        for _ in range(CRAWLERS):
+            nursery.start_soon(crawler, crawl, unseen_links, worklist_send)
+
+        # The main task alone touches `seen`: only it reads the worklist.
+        with unseen_send:  # closing it ends the crawlers' loops
+            worklist_send.send_nowait((None, start))
+            pending = 1  # link lists still to come back on the worklist
+            while pending > 0:
+                page, links = await worklist.receive()
+                pending -= 1
+                for link in seen.start(links) if page is None else seen.fetched(page, links):
+                    pending += 1
+                    await unseen_send.send(link)
+
+
 async def crawl_all(
     urls: list[str],
     *,
     max_depth: int | None = None,
+    same_host: bool = False,
     time_limit: float = TIMEOUT,
     cancel: Callable[[], Awaitable[object]] = wait_for_keypress,
     out: TextIO = sys.stdout,
@@ -61,76 +116,26 @@ async def crawl_all(
     """Crawl from *urls* until no unseen links are left or *cancel* returns."""
     summary = Summary()
     start = check_start_urls(PROG, urls, summary, err)
-
-    async def crawl(client: httpx.AsyncClient, url: str) -> list[str]:
-        print(url, file=out)
-        summary.crawled += 1
-        try:
-            links = await extract(client, url, time_limit=time_limit, stats=stats)
-        except FetchError as exc:
-            summary.failed += 1
-            print(f"{PROG}: {exc}", file=err)
-            return []
-        summary.fetched += 1
-        return links
-
-    async def crawler(
-        client: httpx.AsyncClient,
-        unseen_links: trio.MemoryReceiveChannel[str],
-        worklist: trio.MemorySendChannel[Found],
-    ) -> None:
-        async for link in unseen_links:
-            links = await crawl(client, link)
-            worklist.send_nowait((link, links))  # unbounded: never blocks
-
-    async def work() -> None:
-        worklist_send, worklist = trio.open_memory_channel[Found](math.inf)
-        unseen_send, unseen_links = trio.open_memory_channel[str](0)
-        async with (
-            new_client(max_connections=2 * CRAWLERS) as client,
-            trio.open_nursery() as nursery,
-        ):
-            for _ in range(CRAWLERS):
-                nursery.start_soon(crawler, client, unseen_links, worklist_send)
-
-            # The main task alone touches `seen`: only it reads the worklist.
-            seen: dict[str, int] = {}  # URL -> fewest links from a start URL so far
-            found: dict[str, list[str]] = {}  # links of each fetched page, for -depth
-            pending = 1  # link lists still to come back on the worklist
-
-            async def visit(links: list[str], depth: int) -> None:
-                nonlocal pending
-                if max_depth is not None and depth > max_depth:
-                    return
-                for link in links:
-                    if link not in seen:
-                        seen[link] = depth
-                        pending += 1
-                        await unseen_send.send(link)
-                    elif depth < seen[link]:
-                        # Met again by a shorter path: crawlers do not finish in breadth-first
-                        # order. Its links are nearer than we thought, and may now be in reach.
-                        seen[link] = depth
-                        if link in found:
-                            await visit(found[link], depth + 1)
-
-            with unseen_send:  # closing it ends the crawlers' loops
-                worklist_send.send_nowait((None, start))
-                while pending > 0:
-                    page, links = await worklist.receive()
-                    pending -= 1
-                    if page is not None and max_depth is not None:
-                        found[page] = links
-                    await visit(links, 0 if page is None else seen[page] + 1)
-
-    summary.interrupted = await run_until_cancelled(work, cancel)
+    seen = Seen(max_depth, start_hosts(start, same_host))
+    async with new_client(max_connections=2 * CRAWLERS, hosts=seen.hosts) as client:
+        crawl = Crawl(client, time_limit, out, err, stats, summary)
+        summary.interrupted = await run_until_cancelled(
+            partial(crawl_from, start, crawl, seen), cancel
+        )
     return summary
 
 
 def main(argv: list[str] | None = None) -> int:
     args = crawl_arguments(PROG, "Crawl the web from URL with 20 crawler tasks.").parse_args(argv)
     summary = run(
-        PROG, partial(crawl_all, args.urls, max_depth=args.depth, time_limit=args.timeout)
+        PROG,
+        partial(
+            crawl_all,
+            args.urls,
+            max_depth=args.depth,
+            same_host=args.same_host,
+            time_limit=args.timeout,
+        ),
     )
     if summary.interrupted:
         print(summary.line(PROG), file=sys.stderr)

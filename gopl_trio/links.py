@@ -1,8 +1,13 @@
-"""Fetching pages and extracting their links: the shared helper of the HTTP programs.
+"""Fetching pages and extracting their links: `gopl.io/ch5/links` (§5.6), and findlinks.
 
-The trio counterpart of the book's `gopl.io/ch5/links` package (`links.Extract`, §5.6), used
-by crawl1-3 (§8.6) and fetchfirst (exercise 8.11). Differences from the Go helper, each on
-purpose:
+The trio counterpart of the book's `links` package (`links.Extract`), used by crawl1-3 and
+mirror (§8.6, exercise 8.7) and fetchfirst (exercise 8.11). As a program it is the book's
+findlinks (`gopl.io/ch5/findlinks2`, §5.3, here on `links.extract`): fetch each URL and print
+the links on the page, one per line.
+
+    python -m gopl_trio.links [-timeout S] URL ...
+
+Differences from the Go helper, each on purpose:
 
 * Redirects are followed like Go's `http.Get` does (httpx needs `follow_redirects=True`), and
   relative links are resolved against the *final* URL.
@@ -10,9 +15,12 @@ purpose:
   to a bound (4 MiB) and non-HTML responses are refused before their body is read.
 * Only `http:`/`https:` links are returned and `#fragments` are dropped: `mailto:` links and
   anchors within a page are not pages to crawl. Malformed hrefs are skipped, as in Go.
-* Parsing uses the standard library's `html.parser`; it is fast enough that the crawler is
-  limited by the HTTP client and the server, not by parsing (see `benchmarks/crawl.py`). Large
-  bodies are parsed in a worker thread so a big page never stalls the event loop.
+* Parsing uses lexbor (through selectolax), not the standard library's `html.parser`: on real
+  pages (Debian's Python documentation, 93 KiB on average) `html.parser` took about ten times
+  as long and the crawlers were bound by it (see `benchmarks/crawl.py` and the porting guide).
+  Resolving the hrefs is cached per page, because real pages repeat their links. Bodies of
+  256 KiB or more are parsed in a worker thread (lexbor lets go of the GIL while it works), so
+  a big page never stalls the event loop.
 
 Every failure is a `FetchError` whose message is one line naming the URL.
 """
@@ -20,18 +28,19 @@ Every failure is a `FetchError` whose message is one line naming the URL.
 from __future__ import annotations
 
 import argparse
-import html.parser
+import sys
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable
-from typing import TextIO
+from collections.abc import Collection
+from functools import partial
 
 import attrs
 import httpx
 import trio
+from selectolax.lexbor import LexborHTMLParser
 
-from ._args import non_negative, seconds
-from ._cancel import cancel_when, wait_for_interrupt, wait_for_keypress
+from ._args import seconds
+from ._run import run
 
 __all__ = [
     "MAX_BODY",
@@ -39,16 +48,17 @@ __all__ = [
     "FetchError",
     "Page",
     "Stats",
-    "Summary",
-    "check_start_urls",
-    "crawl_arguments",
+    "absolute_links",
+    "check_url",
     "extract",
     "fetch",
+    "find_hrefs",
+    "host_of",
     "new_client",
     "parse_links",
-    "run_until_cancelled",
 ]
 
+PROG = "links"
 MAX_BODY = 4 * 1024 * 1024  # bytes read from one response at most
 TIMEOUT = 10.0  # seconds for one whole request, redirects included
 THREAD_PARSE_BYTES = 256 * 1024  # parse bodies at least this big in a worker thread
@@ -69,27 +79,47 @@ class Page:
 
 @attrs.define
 class Stats:
-    """Optional accounting for the benchmark: latency per fetch, CPU time spent parsing
-    (pages parsed in a worker thread are not counted)."""
+    """Optional accounting for the benchmark: latency per fetch, the HTML pages whose links
+    were extracted, and the CPU time that took (in whichever thread it ran)."""
 
     latencies: list[float] = attrs.Factory(list)
+    pages: list[str] = attrs.Factory(list)
     parse_cpu: float = 0.0
-    parsed: int = 0
 
 
-def new_client(max_connections: int | None = None) -> httpx.AsyncClient:
+class OffHostError(FetchError):
+    """A redirect led off the hosts a client was limited to."""
+
+
+def new_client(
+    max_connections: int | None = None, hosts: Collection[str] | None = None
+) -> httpx.AsyncClient:
     """One client per run, shared by all tasks so connections are reused.
 
     Keep the number of concurrent requests at or below *max_connections* (None: no limit):
     cancelling requests that wait for a pool slot can leak slots (httpcore bug #1093).
-    Timeouts are ours (one trio deadline per request), so httpx's own are off.
+    Timeouts are ours (one trio deadline per request), so httpx's own are off. With *hosts*
+    (see `host_of`), the client refuses to send a request anywhere else, redirects included.
     """
+
+    async def stay_on_hosts(request: httpx.Request) -> None:
+        if hosts is not None and host_of(str(request.url)) not in hosts:
+            raise OffHostError(str(request.url))
+
     return httpx.AsyncClient(
         follow_redirects=True,
         timeout=None,
         limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=64),
         headers={"User-Agent": "gopl_trio"},
+        event_hooks={"request": [stay_on_hosts]},
     )
+
+
+def host_of(url: str) -> str:
+    """The host and port of an absolute URL, as -same-host compares them: "h:80"."""
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme, 0)
+    return f"{parts.hostname}:{port}"
 
 
 def check_url(url: str) -> str:
@@ -147,6 +177,8 @@ async def fetch(
                             body += chunk
                 if too_big:
                     raise FetchError(f"{url}: body larger than {max_bytes} bytes")
+        except OffHostError as exc:
+            raise FetchError(f"{url}: redirected off the start hosts, to {exc}") from None
         except httpx.TooManyRedirects:
             raise FetchError(f"{url}: too many redirects") from None
         except httpx.HTTPError as exc:
@@ -201,20 +233,38 @@ async def extract(
     page = await fetch(
         client, url, html_only=True, time_limit=time_limit, max_bytes=max_bytes, stats=stats
     )
-    try:
-        text = page.body.decode(_charset(page.content_type), errors="replace")
-    except UnicodeError:  # a few codecs ("idna", "punycode") fail even with errors="replace"
-        text = page.body.decode("utf-8", errors="replace")
-    if len(page.body) >= THREAD_PARSE_BYTES:
-        links = await trio.to_thread.run_sync(parse_links, text, page.url, abandon_on_cancel=True)
-    elif stats is None:
-        links = parse_links(text, page.url)
-    else:
-        cpu = time.thread_time()  # a system call: only when measuring
-        links = parse_links(text, page.url)
-        stats.parse_cpu += time.thread_time() - cpu
-        stats.parsed += 1
+    return await page_links(page, stats)
+
+
+async def page_links(page: Page, stats: Stats | None = None) -> list[str]:
+    """The absolute URLs of the `<a href>` links of an HTML *page*; big ones in a thread."""
+    text = decode(page)
+    if len(page.body) < THREAD_PARSE_BYTES:
+        return _parse_counted(text, page.url, stats)
+    # lexbor lets go of the GIL while it parses, and Python hands the GIL back and forth every
+    # few milliseconds while the links are resolved, so the event loop keeps running. Abandon
+    # the thread on cancellation: a page with tens of thousands of links takes a second.
+    return await trio.to_thread.run_sync(
+        _parse_counted, text, page.url, stats, abandon_on_cancel=True
+    )
+
+
+def _parse_counted(text: str, base_url: str, stats: Stats | None) -> list[str]:
+    if stats is None:
+        return parse_links(text, base_url)
+    cpu = time.thread_time()  # a system call: only when measuring
+    links = parse_links(text, base_url)
+    stats.parse_cpu += time.thread_time() - cpu
+    stats.pages.append(base_url)
     return links
+
+
+def decode(page: Page) -> str:
+    """The text of *page*, decoded as its Content-Type says (UTF-8 if it does not)."""
+    try:
+        return page.body.decode(_charset(page.content_type), errors="replace")
+    except UnicodeError:  # a few codecs ("idna", "punycode") fail even with errors="replace"
+        return page.body.decode("utf-8", errors="replace")
 
 
 def _charset(content_type: str) -> str:
@@ -230,18 +280,6 @@ def _charset(content_type: str) -> str:
     return "utf-8"
 
 
-class _LinkParser(html.parser.HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.hrefs: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "a":
-            for name, value in attrs:
-                if name == "href" and value is not None:
-                    self.hrefs.append(value)
-
-
 def parse_links(text: str, base_url: str) -> list[str]:
     """Absolute http(s) URLs of the `<a href>` links in *text*, in order, duplicates kept."""
     return absolute_links(find_hrefs(text), base_url)
@@ -249,100 +287,68 @@ def parse_links(text: str, base_url: str) -> list[str]:
 
 def find_hrefs(text: str) -> list[str]:
     """The raw `href` values of the `<a>` elements in the HTML *text*."""
-    parser = _LinkParser()
-    parser.feed(text)
-    parser.close()
-    return parser.hrefs
+    return [
+        href
+        for node in LexborHTMLParser(text).css("a[href]")
+        if (href := node.attributes.get("href")) is not None
+    ]
 
 
 def absolute_links(hrefs: list[str], base_url: str) -> list[str]:
     """Resolve *hrefs* against *base_url*; keep http(s) only, drop fragments and bad URLs."""
     links = []
+    resolved: dict[str, str | None] = {}  # href without its fragment -> link (None: skip it)
     for href in hrefs:
-        try:
-            absolute = urllib.parse.urljoin(base_url, href.strip())
-            parts = urllib.parse.urlsplit(absolute)
-            parts.port  # noqa: B018 -- raises ValueError for a bad port
-            absolute.encode()  # no lone surrogates: they could not be requested or printed
-        except ValueError:
-            continue  # a malformed URL: skip it, as Go's links.Extract does
-        if parts.scheme in ("http", "https") and parts.hostname:
-            links.append(urllib.parse.urlunsplit(parts._replace(fragment="")))
+        key = href.strip().partition("#")[0]
+        if key not in resolved:
+            resolved[key] = _absolute(key, base_url)
+        if (link := resolved[key]) is not None:
+            links.append(link)
     return links
 
 
-async def run_until_cancelled(
-    work: Callable[[], Awaitable[None]],
-    cancel: Callable[[], Awaitable[object]] = wait_for_keypress,
-) -> bool:
-    """Run *work* until it returns, or until *cancel* returns or Ctrl-C arrives.
-
-    Exercise 8.10's "cancel the crawl when a key is pressed": *cancel* defaults to waiting for
-    a byte on standard input (end of file is not a key press). Returns True if the work was
-    interrupted. Every request in flight is cancelled at once by the cancel scope: nothing has
-    to be threaded through the calls, unlike Go's `done` channel and `req.Cancel`.
-    """
-    with trio.CancelScope() as done:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(cancel_when, cancel, done)
-            nursery.start_soon(cancel_when, wait_for_interrupt, done)
-            await work()
-            nursery.cancel_scope.cancel()  # finished: stop watching stdin and signals
-    return done.cancelled_caught
+def _absolute(href: str, base_url: str) -> str | None:
+    try:
+        absolute = urllib.parse.urljoin(base_url, href)
+        parts = urllib.parse.urlsplit(absolute)
+        parts.port  # noqa: B018 -- raises ValueError for a bad port
+        absolute.encode()  # no lone surrogates: they could not be requested or printed
+    except ValueError:
+        return None  # a malformed URL: skip it, as Go's links.Extract does
+    if parts.scheme in ("http", "https") and parts.hostname:
+        return urllib.parse.urlunsplit(parts._replace(fragment=""))
+    return None
 
 
-# --- Shared by the crawlers' command lines -------------------------------------------------
+# --- findlinks: the links of each page given on the command line --------------------------------
 
 
-@attrs.define
-class Summary:
-    """What a crawl did; printed to stderr when the user interrupts it."""
-
-    crawled: int = 0  # URLs whose fetch was started (each printed once)
-    fetched: int = 0  # pages whose links were extracted
-    failed: int = 0  # errors reported
-    interrupted: bool = False
-
-    def line(self, prog: str) -> str:
-        cancelled = self.crawled - self.fetched - self.failed
-        return (
-            f"{prog}: interrupted after {self.crawled} URLs: {self.fetched} fetched, "
-            f"{self.failed} failed, {cancelled} cancelled"
-        )
-
-    def exit_status(self) -> int:
-        return 130 if self.interrupted else 1 if self.failed else 0
+async def find_links(urls: list[str], time_limit: float = TIMEOUT) -> int:
+    """Print the links on each page, one per line; one stderr line per bad page. Status 1 if
+    any page failed."""
+    status = 0
+    async with new_client() as client:
+        for url in urls:
+            try:
+                for link in await extract(client, url, time_limit=time_limit):
+                    print(link)
+            except FetchError as exc:
+                print(f"{PROG}: {exc}", file=sys.stderr)
+                status = 1
+    return status
 
 
-def check_start_urls(prog: str, urls: list[str], summary: Summary, err: TextIO) -> list[str]:
-    """The well-formed start URLs. Each bad one is one line on *err* and counts as failed;
-    the others are still crawled."""
-    start = []
-    for url in urls:
-        try:
-            start.append(check_url(url))
-        except FetchError as exc:
-            summary.failed += 1
-            print(f"{prog}: {exc}", file=err)
-    return start
-
-
-def depth(text: str) -> int:
-    """An argparse type: a number of links, 0 or more (its name is in argparse's message)."""
-    return non_negative(text)
-
-
-def crawl_arguments(prog: str, description: str) -> argparse.ArgumentParser:
-    """The crawlers' flags: the book's URL arguments plus -depth (exercise 8.6) and -timeout."""
-    parser = argparse.ArgumentParser(prog=prog, description=description)
-    parser.add_argument(
-        "-depth",
-        type=depth,
-        default=None,
-        help="fetch only URLs at most this many links from a start URL (default: no limit)",
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Print the links on each web page, one per line (findlinks)."
     )
     parser.add_argument(
         "-timeout", type=seconds, default=TIMEOUT, help="seconds allowed for one request"
     )
     parser.add_argument("urls", nargs="+", metavar="URL")
-    return parser
+    args = parser.parse_args(argv)
+    return run(PROG, partial(find_links, args.urls, args.timeout))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

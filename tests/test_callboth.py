@@ -13,7 +13,7 @@ import trio
 import trio.testing
 
 from gopl_trio import callboth
-from gopl_trio._site import Request
+from gopl_trio._http_server import Request
 
 
 async def run(error: str, slow_delay: float = 2.0) -> tuple[list[str], list[float]]:

@@ -7,6 +7,7 @@ import shlex
 import signal
 import subprocess
 import sys
+from collections.abc import AsyncGenerator
 from types import ModuleType
 
 import pytest
@@ -14,8 +15,9 @@ import trio
 import trio.testing
 
 from gopl_trio import crawl1, crawl2, crawl3
-from gopl_trio._site import Request, Response, Site, serve_http, serve_site
-from gopl_trio.links import Summary
+from gopl_trio._crawl import Summary
+from gopl_trio._http_server import Request, Response, serve_http
+from gopl_trio._testsite import Site, serve_site
 
 CRAWLERS = [crawl1, crawl2, crawl3]
 ids = [m.__name__.rsplit(".", 1)[1] for m in CRAWLERS]
@@ -59,7 +61,7 @@ async def test_crawls_whole_site_once_and_terminates(
     for i in extras:
         expected_errors.add(f"{prog}: getting {base}/missing/{i}.html: 404 Not Found")
         expected_errors.add(f"{prog}: {base}/img/{i}.png: not HTML (image/png)")
-    refused = [line for line in err if line.startswith(f"{prog}: http://127.0.0.1:1/: ")]
+    refused = [line for line in err if line.startswith(f"{prog}: {site.refused_url}: ")]
     assert len(refused) == 1 and "Connection refused" in refused[0]
     assert set(err) - set(refused) == expected_errors
     assert len(err) == len(expected_errors) + 1
@@ -314,3 +316,119 @@ async def test_depth_counts_the_shortest_path(
         nursery.cancel_scope.cancel()
     assert err == []
     assert sorted(out) == sorted(base + p for p in ["/", "/a", "/b", "/c", "/x", "/y"])
+
+
+# --- -same-host ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("module", CRAWLERS, ids=ids)
+async def test_same_host_follows_only_the_start_hosts(
+    module: ModuleType, nursery: trio.Nursery
+) -> None:
+    # Two loopback "hosts" (two ports). The home page links to the other one directly and
+    # through a redirect: with -same-host neither is requested; without it, both are.
+    other = Site(pages=5)
+    other_base = await nursery.start(serve_site, other)
+
+    async def handler(request: Request) -> Response:
+        if request.path == "/away":
+            return Response(302, b"", headers=[("Location", f"{other_base}/p/1.html")])
+        body = f'<a href="/away">r</a> <a href="{other_base}/p/2.html">o</a> <a href="/">h</a>'
+        return Response(200, body.encode(), "text/html")
+
+    base = await nursery.start(serve_http, handler)
+    prog = module.__name__.rsplit(".", 1)[1]
+    summary, out, err = await crawl(module, [base + "/"], same_host=True)
+    assert sorted(out) == [base + "/", base + "/away"]
+    assert err == [f"{prog}: {base}/away: redirected off the start hosts, to {other_base}/p/1.html"]
+    assert not other.hits and summary.failed == 1
+
+    _, out, _ = await crawl(module, [base + "/"], max_depth=1)
+    assert f"{other_base}/p/2.html" in out and other.hits["/p/1.html"] == 1
+
+
+@pytest.mark.parametrize("module", CRAWLERS, ids=ids)
+async def test_same_host_on_the_generated_site(module: ModuleType, nursery: trio.Nursery) -> None:
+    # Its only off-host link is the refused port: the crawl is the whole site but that URL.
+    site = Site(pages=60)
+    base = await nursery.start(serve_site, site)
+    _, out, err = await crawl(module, [base + "/"], same_host=True)
+    assert sorted(out) == sorted(absolute(base, site.reachable() - {site.refused_url}))
+    assert not [line for line in err if site.refused_url in line]
+
+
+@pytest.mark.parametrize("name", ids)
+async def test_cli_same_host_flag(name: str, nursery: trio.Nursery) -> None:
+    site = Site(pages=10)
+    base = await nursery.start(serve_site, site)
+    with trio.fail_after(30):
+        result = await trio.run_process(
+            command(name, "-same-host", "-depth", "1", base + "/"),
+            stdin=subprocess.DEVNULL,
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+    lines = result.stdout.decode().splitlines()
+    assert site.refused_url not in lines and base + "/p/1.html" in lines
+    assert site.refused_url.encode() not in result.stderr
+    assert result.returncode == 1  # the site's 500 and the like
+
+
+# --- A big page keeps the event loop responsive ---------------------------------------------
+
+
+def big_page(links: int) -> bytes:
+    """A page about as big as the biggest of the Python docs (contents.html, 2.5 MB), with
+    *links* distinct links."""
+    items = "".join(f'<a href="/d/{i}">{i}</a>\n' for i in range(links))
+    return f"<!DOCTYPE html><html><body>\n{items}</body></html>\n".encode()
+
+
+async def test_cli_enter_cancels_promptly_while_a_big_page_is_parsed(
+    nursery: trio.Nursery,
+) -> None:
+    # Resolving 120,000 distinct links takes over a second of CPU, far longer than the bound
+    # below, so a crawler that parsed on the event loop (or waited for its parse thread to
+    # finish) would fail. The server tells us when the last byte of the page has been sent.
+    body = big_page(120_000)
+    sent = trio.Event()
+
+    async def chunks() -> AsyncGenerator[bytes, None]:
+        for start in range(0, len(body), 65536):
+            yield body[start : start + 65536]
+        sent.set()
+
+    async def handler(request: Request) -> Response:
+        if request.path == "/":
+            return Response(200, chunks, "text/html", headers=[("Content-Length", str(len(body)))])
+        await trio.sleep_forever()
+        raise AssertionError
+
+    base = await nursery.start(serve_http, handler)
+    proc = await trio.lowlevel.open_process(
+        command("crawl2", base + "/"),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdin is not None and proc.stderr is not None
+    try:
+        with trio.fail_after(30):
+            await sent.wait()
+            # Not a synchronisation: this puts Enter inside the second-long parse rather
+            # than in the few milliseconds before it, while the crawler reads the last bytes.
+            await trio.sleep(0.05)
+            pressed = trio.current_time()
+            await proc.stdin.send_all(b"\n")
+            err = await proc.stderr.receive_some()
+            answered = trio.current_time() - pressed
+            assert await proc.wait() == 130
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        await proc.stdin.aclose()
+        await proc.stderr.aclose()
+    assert err.startswith(b"crawl2: interrupted after 1 URLs: 0 fetched, 0 failed, 1 cancelled")
+    assert answered < 0.3, f"the summary came {answered:.3f} s after Enter"

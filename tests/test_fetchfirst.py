@@ -10,7 +10,7 @@ import trio
 import trio.testing
 
 from gopl_trio import fetchfirst
-from gopl_trio._site import Site, serve_site
+from gopl_trio._testsite import Site, serve_site
 
 
 async def test_first_response_wins_and_others_are_cancelled(

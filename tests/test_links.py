@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+
 import httpx
 import pytest
 import trio
 import trio.testing
 
-from gopl_trio import links
-from gopl_trio._site import Request, Response, Site, serve_http, serve_site
+from gopl_trio import _crawl, links
+from gopl_trio._http_server import Request, Response, serve_http
+from gopl_trio._testsite import Site, closed_port_url, serve_site
 from gopl_trio.links import FetchError
 
 
@@ -110,8 +113,9 @@ async def test_bad_hosts_and_charsets_are_one_error_or_tolerated(nursery: trio.N
 
 async def test_connection_refused() -> None:
     async with links.new_client() as client:
-        with pytest.raises(FetchError, match=r"^http://127.0.0.1:1/: .*Connection refused"):
-            await links.extract(client, "http://127.0.0.1:1/")
+        url = closed_port_url()
+        with pytest.raises(FetchError, match=rf"^{url}: .*Connection refused"):
+            await links.extract(client, url)
 
 
 async def test_dns_failure_is_one_line() -> None:
@@ -136,15 +140,27 @@ async def test_timeout_covers_whole_request(
         assert trio.current_time() - start == pytest.approx(10)
 
 
-async def test_large_page_parsed_in_thread(nursery: trio.Nursery) -> None:
+async def test_large_page_parsed_in_thread(
+    nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch
+) -> None:
     site = Site(pages=3, filler=links.THREAD_PARSE_BYTES + 1000)
     base = await nursery.start(serve_site, site)
+    threads = []
+    parse_links = links.parse_links
+
+    def spy(text: str, base_url: str) -> list[str]:
+        threads.append(threading.get_ident())
+        return parse_links(text, base_url)
+
+    monkeypatch.setattr(links, "parse_links", spy)
     stats = links.Stats()
     async with links.new_client() as client:
-        got = await links.extract(client, f"{base}/", stats=stats)
-    assert f"{base}/p/1.html" in got
-    # Parsed in a worker thread, so not counted as event-loop parse time.
-    assert stats.parsed == 0 and len(stats.latencies) == 1
+        big = await links.extract(client, f"{base}/", stats=stats)
+        small = await links.extract(client, f"{base}/landing/1/", stats=stats)
+    assert f"{base}/p/1.html" in big and small == [f"{base}/landing/1/next.html"]
+    # The big page in a worker thread, the small one in the event loop's; both counted.
+    assert threads[0] != threading.get_ident() and threads[1] == threading.get_ident()
+    assert stats.pages == [f"{base}/", f"{base}/landing/1/"] and stats.parse_cpu > 0
 
 
 async def test_fetch_returns_body_and_final_url(base: str) -> None:
@@ -176,21 +192,21 @@ async def test_run_until_cancelled_interrupts_work() -> None:
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(press)
-        assert await links.run_until_cancelled(work, pressed.wait) is True
+        assert await _crawl.run_until_cancelled(work, pressed.wait) is True
 
 
 async def test_run_until_cancelled_returns_when_work_done() -> None:
     async def work() -> None:
         await trio.lowlevel.checkpoint()
 
-    assert await links.run_until_cancelled(work, trio.sleep_forever) is False
+    assert await _crawl.run_until_cancelled(work, trio.sleep_forever) is False
 
 
 async def test_site_reachable_matches_its_pages() -> None:
     site = Site(pages=30)
     assert site.reachable(0) == {"/"}
     depth1 = site.reachable(1)
-    assert {"/p/1.html", "/p/4.html", "/loop/a", "/huge.html", "http://127.0.0.1:1/"} <= depth1
+    assert {"/p/1.html", "/p/4.html", "/loop/a", "/huge.html", site.refused_url} <= depth1
     assert "/p/5.html" not in depth1
     everything = site.reachable()
     assert {f"/p/{i}.html" for i in range(1, 30)} <= everything
@@ -231,5 +247,4 @@ async def test_site_server_pipelining_head_and_hangup(base: str, site: Site) -> 
     assert site.in_flight == 1
     await stream.aclose()
     with trio.fail_after(5):
-        while site.in_flight:  # the server sees the FIN on its next poll for I/O
-            await trio.lowlevel.checkpoint()
+        await site.slow_cancelled.wait()  # the server saw the FIN and cancelled the handler

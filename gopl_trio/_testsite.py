@@ -1,8 +1,4 @@
-"""A small HTTP/1.1 server on h11, and a generated web site to crawl on loopback.
-
-Used by `callboth` (its slow and fast servers), by the crawler tests and by
-`benchmarks/crawl.py`. Nothing here touches the network beyond the address it binds
-(127.0.0.1 unless told otherwise).
+"""A generated web site for the crawlers' tests and benchmark, served on loopback.
 
 The site (`Site`) is a deterministic tree of pages, numbered breadth first: page *i* links to
 its children, back to its parent and to the home page (cycles), and some pages also link to a
@@ -12,160 +8,34 @@ answers 500. Every extra URL hangs off exactly one page, so the depth at which a
 meets each URL does not depend on timing and `Site.reachable(depth)` can say exactly which URLs a
 depth-limited crawl fetches.
 
-Run it in its own process (the benchmark does) with
-``python -m gopl_trio._site --pages 3000``: it prints its base URL on the first line of
-standard output and serves until killed.
+Serve it with `url = await nursery.start(serve_site, site)`, or in its own process (the
+benchmark does) with ``python -m gopl_trio._testsite --pages 3000``: it prints its base URL on
+the first line of standard output and serves until killed.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
-import contextlib
-import http
+import socket
 import sys
-from collections.abc import AsyncGenerator, Awaitable, Callable
-from functools import partial
+from collections.abc import AsyncGenerator
 
 import attrs
-import h11
 import trio
 
-__all__ = ["Handler", "Request", "Response", "Site", "serve_http", "serve_site"]
+from ._http_server import Request, Response, serve_http
 
-MAX_REQUEST_BYTES = 64 * 1024
-
-
-@attrs.frozen
-class Request:
-    method: str
-    target: str  # path and query, e.g. "/p/3.html?x=1"
-    headers: list[tuple[str, str]]
-
-    @property
-    def path(self) -> str:
-        return self.target.partition("?")[0]
-
-    @property
-    def query(self) -> str:
-        return self.target.partition("?")[2]
+__all__ = ["Site", "closed_port_url", "serve_site"]
 
 
-@attrs.frozen
-class Response:
-    status: int = 200
-    body: bytes | Callable[[], AsyncGenerator[bytes, None]] = b""
-    content_type: str = "text/plain; charset=utf-8"
-    headers: list[tuple[str, str]] = attrs.Factory(list)
+def closed_port_url() -> str:
+    """An http URL on 127.0.0.1 where nothing listens: a port the kernel just handed out to
+    a socket that never listened and is closed again (port 1 may be in use by another test)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}/"
 
-
-Handler = Callable[[Request], Awaitable[Response]]
-
-
-async def serve_http(
-    handler: Handler,
-    port: int = 0,
-    host: str = "127.0.0.1",
-    *,
-    task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
-) -> None:
-    """Serve *handler* over HTTP/1.1 until cancelled; report the base URL to `nursery.start`."""
-    async with trio.open_nursery() as nursery:
-        listeners = await nursery.start(
-            partial(trio.serve_tcp, partial(_serve_connection, handler), port, host=host)
-        )
-        bound_host, bound_port = listeners[0].socket.getsockname()[:2]
-        task_status.started(f"http://{bound_host}:{bound_port}")
-
-
-async def _serve_connection(handler: Handler, stream: trio.SocketStream) -> None:
-    conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_REQUEST_BYTES)
-    try:
-        while True:
-            event = await _next_event(conn, stream)
-            if not isinstance(event, h11.Request):
-                return  # the client closed the connection (or broke the protocol)
-            while not isinstance(await _next_event(conn, stream), h11.EndOfMessage):
-                pass  # a request body: none of our pages wants one
-            request = Request(
-                event.method.decode("ascii"),
-                event.target.decode("ascii", "replace"),
-                [(k.decode("latin-1"), v.decode("latin-1")) for k, v in event.headers],
-            )
-            response = await _run_handler(handler, request, conn, stream)
-            if response is None:
-                return  # the client hung up before the answer was ready
-            await _send_response(conn, stream, response, head=request.method == "HEAD")
-            if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
-                return
-            conn.start_next_cycle()
-    except (h11.ProtocolError, trio.BrokenResourceError, trio.ClosedResourceError):
-        return  # the client went away mid-response, or spoke nonsense: drop the connection
-    finally:
-        with trio.move_on_after(1) as cleanup:
-            cleanup.shield = True
-            await stream.aclose()
-
-
-async def _run_handler(
-    handler: Handler, request: Request, conn: h11.Connection, stream: trio.SocketStream
-) -> Response | None:
-    """Run *handler*, cancelling it if the client closes the connection meanwhile.
-
-    Like the request context of Go's net/http: a slow handler stops as soon as nobody is
-    waiting for its answer. Bytes that arrive meanwhile (a pipelined request) are kept.
-    """
-    response = None
-    async with trio.open_nursery() as nursery:
-
-        async def watch_for_hangup() -> None:
-            try:
-                while data := await stream.receive_some(16384):
-                    conn.receive_data(data)
-            except trio.BrokenResourceError:
-                pass
-            nursery.cancel_scope.cancel()
-
-        nursery.start_soon(watch_for_hangup)
-        try:
-            response = await handler(request)
-        except Exception as exc:  # one bad page must not take the server down
-            response = Response(500, f"internal error: {exc!r}\n".encode())
-        nursery.cancel_scope.cancel()
-    return response
-
-
-async def _next_event(conn: h11.Connection, stream: trio.SocketStream) -> object:
-    while True:
-        event = conn.next_event()
-        if event is not h11.NEED_DATA:
-            return event
-        conn.receive_data(await stream.receive_some(16384))
-
-
-async def _send_response(
-    conn: h11.Connection, stream: trio.SocketStream, resp: Response, *, head: bool = False
-) -> None:
-    headers = [("Content-Type", resp.content_type), *resp.headers]
-    if isinstance(resp.body, bytes):
-        headers.append(("Content-Length", str(len(resp.body))))
-    # h11 chooses chunked encoding when there is no Content-Length.
-    reason = http.HTTPStatus(resp.status).phrase.encode()
-    status_line = h11.Response(status_code=resp.status, headers=headers, reason=reason)
-    await stream.send_all(conn.send(status_line))
-    if head:
-        pass  # the headers describe the body, which is not sent
-    elif isinstance(resp.body, bytes):
-        if resp.body:
-            await stream.send_all(conn.send(h11.Data(data=resp.body)))
-    else:
-        async with contextlib.aclosing(resp.body()) as chunks:
-            async for chunk in chunks:
-                await stream.send_all(conn.send(h11.Data(data=chunk)))
-    await stream.send_all(conn.send(h11.EndOfMessage()))
-
-
-# --- The generated site -----------------------------------------------------------------------
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)  # enough of a PNG for a Content-Type check
 
@@ -180,12 +50,13 @@ class Site:
     slow_delay: float = 0.05  # seconds the /slow/ pages take
     page_delay: float = 0.0  # seconds every ordinary page takes
     filler: int = 2000  # bytes of text per page, so parsing has something to chew on
-    refused_url: str = "http://127.0.0.1:1/"  # nothing listens on port 1
+    refused_url: str = attrs.Factory(lambda: closed_port_url())  # nothing listens there
     # Filled in while serving: how often each path was requested, and concurrency.
     hits: collections.Counter[str] = attrs.Factory(collections.Counter)
     in_flight: int = 0
     max_in_flight: int = 0
     slow_started: trio.Event = attrs.Factory(trio.Event)  # set when a slow page is requested
+    slow_cancelled: trio.Event = attrs.Factory(trio.Event)  # set when one is cancelled
 
     def children(self, i: int) -> range:
         return range(
@@ -299,7 +170,11 @@ class Site:
             return Response(200, PNG, "image/png")
         if path.startswith("/slow/"):
             self.slow_started.set()
-            await trio.sleep(self.slow_delay)
+            try:
+                await trio.sleep(self.slow_delay)
+            except trio.Cancelled:
+                self.slow_cancelled.set()  # the client hung up: its handler was cancelled
+                raise
             return Response(200, b'<a href="/">home</a>', html)
         if path == "/loop/a":
             return Response(302, b"", headers=[("Location", "/loop/b")])
@@ -330,7 +205,7 @@ async def serve_site(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="_site", description="Serve the generated test site.")
+    parser = argparse.ArgumentParser(prog="_testsite", description="Serve the generated test site.")
     parser.add_argument("--pages", type=int, default=3000)
     parser.add_argument("--slow-delay", type=float, default=0.05)
     parser.add_argument("--port", type=int, default=0)

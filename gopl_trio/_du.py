@@ -17,14 +17,22 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from typing import TypeAlias
 
 import attrs
 
+from gopl_trio import _slowfs
+from gopl_trio._readers import announce
+
 __all__ = [
     "BATCH_ENTRIES",
+    "BATCH_SECONDS",
     "Batch",
+    "Pending",
     "Totals",
     "format_totals",
     "parse_args",
@@ -34,10 +42,16 @@ __all__ = [
     "tally",
 ]
 
-#: Entries one batch reads before it returns (a directory is always read whole).
-#: About 5–20 ms of work: large enough that call overhead vanishes, small enough that the
-#: pending directories are shared out quickly.
+#: Entries one batch reads before it returns: about 5–20 ms of work on a warm cache, large
+#: enough that call overhead vanishes, small enough that the work is shared out quickly.
 BATCH_ENTRIES = 4096
+#: ... and the time after which it returns whatever it has read, however slow the storage:
+#: progress lines move and a cancelled walk loses at most this much reading per reader.
+BATCH_SECONDS = 0.05
+
+#: Something to read: a directory, or a directory and the names in it still to look at
+#: (what was left of its listing when a batch ran out of time).
+Pending: TypeAlias = str | tuple[str, list[str]]
 
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY
 
@@ -52,8 +66,10 @@ class Batch:
 
     files: int = 0
     nbytes: int = 0
-    pending: list[str] = attrs.Factory(list)
+    pending: list[Pending] = attrs.Factory(list)
     errors: list[tuple[str, str]] = attrs.Factory(list)
+    wall: float = 0.0  # seconds the batch took
+    running: float = 0.0  # ... of which on a CPU or waiting for one
 
 
 @attrs.define
@@ -124,6 +140,9 @@ def start_roots(roots: Sequence[str]) -> Batch:
     """
     batch = Batch()
     for root in roots:
+        announce(root)
+        if _slowfs.LATENCY:
+            time.sleep(_slowfs.LATENCY)
         try:
             fd = os.open(root, _OPEN_DIR)
         except OSError as exc:
@@ -134,49 +153,135 @@ def start_roots(roots: Sequence[str]) -> Batch:
     return batch
 
 
-def read_batch(pending: list[str], budget: int = BATCH_ENTRIES) -> Batch:
-    """Read directories depth-first from *pending* until *budget* entries have been seen.
+def read_batch(
+    pending: Sequence[Pending], budget: int = BATCH_ENTRIES, seconds: float = BATCH_SECONDS
+) -> Batch:
+    """Read depth-first from *pending* until *budget* entries are seen or *seconds* have passed.
 
     Blocking: call it in a worker thread or process. Every non-directory entry counts once
     with its ``lstat`` size; symbolic links are never followed and nothing but directories is
     ever opened. Sizes are taken relative to the open directory (``fstatat``), which is cheaper
     than resolving each full path and works below the OS path-length limit's reach for names.
+
+    A batch that runs out of time in the middle of a directory returns the rest of that
+    directory's names in ``pending``, so that a huge directory on slow storage is read in
+    parts too. The batch also says how long it took (``wall``) and how much of that it spent
+    running or waiting for a CPU (``running``): the rest was spent waiting for the storage.
     """
+    started = time.perf_counter()
+    ran = _running()
+    deadline = started + seconds
     batch = Batch(pending=list(pending))
     seen = 0
-    while batch.pending and seen < budget:
-        seen += _read_dir(batch.pending.pop(), batch)
+    while batch.pending and seen < budget and time.perf_counter() < deadline:
+        seen += _read_dir(batch.pending.pop(), batch, deadline)
+    batch.wall = time.perf_counter() - started
+    batch.running = _running() - ran
     return batch
 
 
-def _read_dir(path: str, batch: Batch) -> int:
+def _read_dir(item: Pending, batch: Batch, deadline: float) -> int:
     """Add one directory's files to *batch* and its subdirectories to ``batch.pending``."""
+    path, names = (item, None) if isinstance(item, str) else item
+    announce(path)  # what a reader left stuck on a hung mount was doing
+    slow = _slowfs.LATENCY
+    if _slowfs.HANG is not None and os.path.basename(path.rstrip("/")) == _slowfs.HANG:
+        _slowfs.hang()
+    if slow:
+        time.sleep(slow)
     try:
         fd = os.open(path, _OPEN_DIR)
     except OSError as exc:
         batch.errors.append((path, _reason(exc)))
         return 1
     prefix = path if path.endswith("/") else path + "/"
-    seen = 0
     try:
-        with os.scandir(fd) as entries:
-            for entry in entries:
-                seen += 1
-                try:
-                    if entry.is_dir(follow_symlinks=False):
-                        batch.pending.append(prefix + entry.name)
-                        continue
-                    size = entry.stat(follow_symlinks=False).st_size
-                except OSError as exc:  # vanished since the listing, or unreadable
-                    batch.errors.append((prefix + entry.name, _reason(exc)))
-                    continue
-                batch.files += 1
-                batch.nbytes += size
+        if names is not None:
+            return _look_up(fd, path, prefix, names, batch, deadline)
+        if slow:
+            time.sleep(slow)
+        with os.scandir(fd) as listing:
+            return _read_listing(iter(listing), path, prefix, batch, deadline)
     except OSError as exc:  # the listing itself failed part-way
         batch.errors.append((path, _reason(exc)))
+        return 1
     finally:
         os.close(fd)
+
+
+def _read_listing(
+    entries: Iterator[os.DirEntry[str]], path: str, prefix: str, batch: Batch, deadline: float
+) -> int:
+    """The hot loop: one pass over a directory listing (about a microsecond per entry)."""
+    slow = _slowfs.LATENCY
+    pending, errors = batch.pending, batch.errors
+    seen = files = nbytes = 0
+    for entry in entries:
+        seen += 1
+        if slow:
+            time.sleep(slow)
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                pending.append(prefix + entry.name)
+            else:
+                nbytes += entry.stat(follow_symlinks=False).st_size
+                files += 1
+        except OSError as exc:  # vanished since the listing, or unreadable
+            errors.append((prefix + entry.name, _reason(exc)))
+        if not seen & 7 and time.perf_counter() > deadline:
+            rest = [entry.name for entry in entries]
+            if rest:
+                pending.append((path, rest))
+            break
+    batch.files += files
+    batch.nbytes += nbytes
     return seen
+
+
+def _look_up(
+    fd: int, path: str, prefix: str, names: list[str], batch: Batch, deadline: float
+) -> int:
+    """Like :func:`_read_listing` for names left over from an earlier batch's listing."""
+    slow = _slowfs.LATENCY
+    seen = 0
+    for seen, name in enumerate(names, 1):
+        if slow:
+            time.sleep(slow)
+        try:
+            info = os.stat(name, dir_fd=fd, follow_symlinks=False)
+        except OSError as exc:
+            batch.errors.append((prefix + name, _reason(exc)))
+        else:
+            if stat.S_ISDIR(info.st_mode):
+                batch.pending.append(prefix + name)
+            else:
+                batch.files += 1
+                batch.nbytes += info.st_size
+        if seen < len(names) and time.perf_counter() > deadline:
+            batch.pending.append((path, names[seen:]))
+            break
+    return seen
+
+
+def _running() -> float:
+    """Seconds of CPU this process has used, plus those this thread spent waiting for a CPU.
+
+    A batch that took longer than that waited for the storage (or, in a process reading
+    with several threads, its reads overlapped). CPU time of the whole process, not of the
+    thread: threads of one process that wait for each other's GIL are not waiting for the
+    storage, and more of them would not help. The wait for a CPU comes from Linux's
+    ``/proc/thread-self/schedstat`` (nothing elsewhere), so that a loaded machine does not
+    look like slow storage.
+    """
+    try:
+        fd = os.open("/proc/thread-self/schedstat", os.O_RDONLY)
+        try:
+            queued = int(os.read(fd, 100).split()[1]) / 1e9
+        finally:
+            os.close(fd)
+    except (OSError, ValueError, IndexError):
+        queued = 0.0
+    return time.process_time() + queued
 
 
 def _reason(exc: OSError) -> str:

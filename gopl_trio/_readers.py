@@ -1,13 +1,27 @@
-"""A small pool of forked reader processes for du3/du4, cancellable at once.
+"""Reader processes for du3/du4: one per core, each running many reads at once in threads.
 
 Reading directories on a warm cache is CPU-bound Python: threads only take turns on the GIL
-(20 reader threads walk about twice as slowly as one). Worker processes read in parallel.
+(20 reader threads walk about twice as slowly as one), so the reads run in one worker
+process per core. On slow storage a read spends nearly all its time waiting in a system
+call, with the GIL released, so many reads wait at once -- as threads *inside* those
+processes. How many jobs may run at once is :attr:`ReaderPool.limit`; it can change during
+a walk (``_pace.py`` sets it from what the storage costs).
 
-Why not ``trio_parallel``? It is good, but when a call is cancelled it kills the worker *and
-waits for it to die* before the cancellation completes, and tearing down a process takes
-several milliseconds here, too slow for du4's target of a few milliseconds from Enter to
-totals. This pool kills a cancelled worker and returns at once; dead workers are reaped when
-the pool closes, which is still inside ``main``: no process outlives the program.
+Why not threads in the program's own process, on slow storage? Because of a hung mount. A
+thread stuck in an uninterruptible ``stat`` keeps its whole process alive: ``os._exit``
+cannot finish and the shell waits for ever. A stuck *child* process can be left behind: the
+program exits and the kernel hands the child to init. And why only one process per core?
+Because ending a process costs about 0.6 ms of CPU here: twenty of them, killed together,
+delayed du4's exit by 13 ms.
+
+Why not ``trio_parallel``? When a call is cancelled it kills the worker *and waits for it to
+die*; a process stuck in the kernel never dies. Here a cancelled call returns at once and
+its job, bounded in time by the caller, runs out unheard. Leaving the pool kills every
+worker and waits at most :data:`REAP_GRACE` for one that cannot go -- stuck in the kernel
+(state D), where even SIGKILL waits for the call to return. Such a worker is left behind
+and listed in :attr:`ReaderPool.stuck` with what its threads were reading
+(:func:`announce`). That is the one exception to "nothing outlives main", taken knowingly:
+the alternative is a program that cannot be stopped.
 
 A job is ``function(*args)`` pickled over a pipe; the function must be importable by name
 (a module-level function), since the workers are forked from this process.
@@ -15,129 +29,324 @@ A job is ``function(*args)`` pickled over a pipe; the function must be importabl
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import mmap
 import multiprocessing
 import multiprocessing.connection
 import os
 import pickle
+import select
 import signal
-from collections.abc import Callable
-from types import TracebackType
-from typing import Any, TypeVar
+import threading
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar, TypeVarTuple
 
 import attrs
 import trio
 
-__all__ = ["ReaderPool", "WorkerDied"]
+__all__ = [
+    "REAP_GRACE",
+    "REAP_LIMIT",
+    "ReaderPool",
+    "Stuck",
+    "WorkerDied",
+    "announce",
+    "job_pipe",
+    "open_reader_pool",
+]
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 _fork = multiprocessing.get_context("fork")
+
+#: How long leaving the pool waits for a killed worker that cannot go (seconds): one in an
+#: uninterruptible kernel call. A killed worker normally goes in a millisecond or two.
+REAP_GRACE = 0.010
+#: ... and how long at most for one that is merely slow to go (a heavily loaded machine).
+REAP_LIMIT = 1.0
+#: The most jobs one worker process runs at once (its threads start on demand).
+THREADS_PER_WORKER = 64
+_NOTE_SIZE = 4096  # bytes of a thread's last announce() that the parent can read back
+
+# In a worker process:
+_notes: mmap.mmap | None = None  # one note per thread, which the parent reads if it hangs
+_jobs: int | None = None  # the descriptor its jobs arrive on
+_thread = threading.local()  # .note: this thread's note number
 
 
 class WorkerDied(RuntimeError):
     """A reader process ended without answering (killed from outside, or out of memory)."""
 
 
-def _serve(jobs: multiprocessing.connection.Connection) -> None:
-    """The worker's loop: run each job and send back ``(ok, value)`` until the pipe closes."""
+@attrs.frozen
+class Stuck:
+    """A worker that was killed but had not gone when the pool closed."""
+
+    pid: int
+    notes: list[str]  # what its busy threads announced last, e.g. the directories they read
+
+
+def announce(note: str) -> None:
+    """In a worker: record what this thread is doing now (the parent reads it if it hangs).
+
+    Costs well under a microsecond; does nothing outside a worker process.
+    """
+    if _notes is not None:
+        _write_note(_thread.note, os.fsencode(note)[: _NOTE_SIZE - 4])
+
+
+def job_pipe() -> int | None:
+    """In a worker: the descriptor its jobs arrive on (end of file once the pool closes)."""
+    return _jobs
+
+
+def _write_note(number: int, data: bytes) -> None:
+    assert _notes is not None
+    start = number * _NOTE_SIZE
+    _notes[start + 4 : start + 4 + len(data)] = data
+    _notes[start : start + 4] = len(data).to_bytes(4, "little")
+
+
+def _read_notes(notes: mmap.mmap) -> list[str]:
+    found = []
+    for start in range(0, len(notes), _NOTE_SIZE):
+        size = int.from_bytes(notes[start : start + 4], "little")
+        if size:
+            found.append(os.fsdecode(notes[start + 4 : start + 4 + size]))
+    return found
+
+
+def _cannot_go(pid: int | None) -> bool:
+    """True if a killed process will not go soon: in uninterruptible sleep (state D), or dead
+    but not seen to go because something else holds its descriptors: a thread of it stuck in
+    the kernel (its main thread is then a zombie, state Z), or ``_slowfs``'s imitation."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            state = stat.read().rpartition(b")")[2].split()[0]
+    except (OSError, IndexError):
+        return True  # already reaped
+    return state in (b"D", b"Z")
+
+
+def _serve(jobs: multiprocessing.connection.Connection, notes: mmap.mmap, alive: int) -> None:
+    """The worker: run each job in a thread and send back ``(job, ok, value)``.
+
+    Ends when the pipe closes. *alive* is the write end of a pipe that the worker only holds:
+    the parent sees the worker gone when its read end reports end of file.
+    """
+    global _notes, _jobs
+    _notes, _jobs = notes, jobs.fileno()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    while True:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's trio handler
+    signal.set_wakeup_fd(-1)
+    # A worker left stuck must hold nothing of the program's open: not its terminal or output
+    # pipes (whose readers would wait for end of file), nor the other workers' pipes.
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    low = 3
+    for keep in sorted((_jobs, alive)):
+        os.closerange(low, keep)
+        low = keep + 1
+    os.closerange(low, os.sysconf("SC_OPEN_MAX"))
+
+    sending = threading.Lock()
+    numbers = itertools.count()
+
+    def run(job: int, function: Callable[..., object], args: tuple[object, ...]) -> None:
+        if not hasattr(_thread, "note"):
+            _thread.note = next(numbers)
         try:
-            function, args = pickle.loads(jobs.recv_bytes())
-        except EOFError:
-            os._exit(0)
-        try:
-            reply = (True, function(*args))
+            reply = (job, True, function(*args))
         except BaseException as exc:  # sent back and raised in the parent
-            reply = (False, exc)
+            reply = (job, False, exc)
+        _write_note(_thread.note, b"")  # idle
         try:
             message = pickle.dumps(reply, pickle.HIGHEST_PROTOCOL)
         except Exception as exc:
-            message = pickle.dumps((False, RuntimeError(f"unpicklable reply: {exc!r}")))
-        jobs.send_bytes(message)
+            failure = RuntimeError(f"unpicklable reply: {exc!r}")
+            message = pickle.dumps((job, False, failure))
+        with sending:
+            jobs.send_bytes(message)
+
+    threads = ThreadPoolExecutor(THREADS_PER_WORKER)
+    while True:
+        try:
+            job, function, args = pickle.loads(jobs.recv_bytes())
+        except EOFError:
+            os._exit(0)
+        threads.submit(run, job, function, args)
+
+
+@attrs.define(eq=False)
+class _Reply:
+    done: trio.Event = attrs.Factory(trio.Event)
+    ok: bool = False
+    value: Any = None
 
 
 @attrs.define(eq=False)
 class _Worker:
     process: multiprocessing.process.BaseProcess
     pipe: multiprocessing.connection.Connection
-    exitcode: int | None = None  # known once the pool has reaped it
+    notes: mmap.mmap
+    alive: int  # end of file once the worker has gone
+    waiting: dict[int, _Reply] = attrs.Factory(dict)  # jobs sent, replies not yet read
+    dead: bool = False  # its pipe reported end of file
+    gone: bool = False  # reaped
 
 
 class ReaderPool:
-    """At most *size* worker processes, started on demand and reused.
+    """Worker processes started on demand, at most *processes*; at most :attr:`limit` jobs
+    running at once, spread evenly over the processes. Made by :func:`open_reader_pool`."""
 
-    Use as ``async with ReaderPool(2) as readers: await readers.run_sync(f, x)``.
-    """
-
-    def __init__(self, size: int | None = None) -> None:
-        self.size = size or os.cpu_count() or 1
-        self._limiter = trio.CapacityLimiter(self.size)
-        self._idle: list[_Worker] = []
+    def __init__(self, nursery: trio.Nursery, processes: int, limit: int) -> None:
+        self._nursery = nursery
+        self.processes = processes
+        self._limiter = trio.CapacityLimiter(limit)
         self._every: list[_Worker] = []
+        self._ids = itertools.count()
+        self.busy = 0  # jobs running now
+        self.peak_busy = 0  # the most jobs that ever ran at once
+        self.stuck: list[Stuck] = []  # filled in when the pool closes
 
-    async def __aenter__(self) -> ReaderPool:
-        return self
+    @property
+    def limit(self) -> int:
+        """How many jobs may run at once; raise or lower it at any time."""
+        return int(self._limiter.total_tokens)
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        with trio.CancelScope(shield=True):
-            for worker in self._every:
-                if worker.process.exitcode is None:
-                    worker.process.kill()
-            for worker in self._every:
-                await trio.lowlevel.wait_readable(worker.process.sentinel)
-                worker.process.join()
-                worker.exitcode = worker.process.exitcode
-                # Tell trio before closing descriptors it has watched, so a reused number
-                # cannot inherit the old registration.
-                trio.lowlevel.notify_closing(worker.process.sentinel)
-                worker.process.close()
-                trio.lowlevel.notify_closing(worker.pipe.fileno())
-                worker.pipe.close()
+    @limit.setter
+    def limit(self, value: int) -> None:
+        if value != self._limiter.total_tokens:
+            self._limiter.total_tokens = value  # running jobs keep their places
+
+    async def run_sync(self, function: Callable[[*Ts], T], *args: *Ts) -> T:
+        """Run ``function(*args)`` in a worker process and return its result.
+
+        Cancelled, the call returns at once; the job runs out in its worker, unheard (bound
+        its time if that matters), or ends with the pool.
+        """
+        async with self._limiter:
+            worker = self._choose_worker()
+            job = next(self._ids)
+            reply = worker.waiting[job] = _Reply()
+            message = pickle.dumps((job, function, args), pickle.HIGHEST_PROTOCOL)
+            try:
+                worker.pipe.send_bytes(message)
+            except OSError:
+                self._died(worker)
+            self.busy += 1
+            self.peak_busy = max(self.peak_busy, self.busy)
+            try:
+                await reply.done.wait()
+            finally:
+                self.busy -= 1
+        if not reply.ok:
+            raise reply.value
+        result: T = reply.value
+        return result
+
+    def _choose_worker(self) -> _Worker:
+        """The live worker with the fewest jobs; a new one while some are busy and too few."""
+        live = [worker for worker in self._every if not worker.dead]
+        least = min(live, key=lambda worker: len(worker.waiting), default=None)
+        if least is not None and (not least.waiting or len(live) >= self.processes):
+            return least
+        return self._start_worker()
 
     def _start_worker(self) -> _Worker:
         parent_end, child_end = _fork.Pipe()
-        process = _fork.Process(target=_serve, args=(child_end,), daemon=True)
+        notes = mmap.mmap(-1, _NOTE_SIZE * THREADS_PER_WORKER)  # shared across fork
+        alive, held = os.pipe()
+        process = _fork.Process(target=_serve, args=(child_end, notes, held), daemon=True)
         process.start()
         child_end.close()
-        worker = _Worker(process, parent_end)
+        os.close(held)
+        worker = _Worker(process, parent_end, notes, alive)
         self._every.append(worker)
+        self._nursery.start_soon(self._receive, worker)
         return worker
 
-    def _take_worker(self) -> _Worker:
-        """An idle worker that is still alive (one may have been killed meanwhile), or a new one."""
-        while self._idle:
-            worker = self._idle.pop()
-            if worker.process.is_alive():
-                return worker
-        return self._start_worker()
-
-    async def run_sync(self, function: Callable[..., T], *args: Any) -> T:
-        """Run ``function(*args)`` in a worker process and return its result.
-
-        On cancellation the worker is killed at once and the call raises ``Cancelled``
-        without waiting for the process to go away.
-        """
-        async with self._limiter:
-            worker = self._take_worker()
-            job = pickle.dumps((function, args), pickle.HIGHEST_PROTOCOL)
+    async def _receive(self, worker: _Worker) -> None:
+        """Hand each reply of *worker* to the call waiting for it, until the pipe closes."""
+        while not worker.dead:
+            await trio.lowlevel.wait_readable(worker.pipe.fileno())
             try:
-                worker.pipe.send_bytes(job)
-                await trio.lowlevel.wait_readable(worker.pipe.fileno())
-                # Readable means the reply is being written; reading it does not wait long.
-                ok, value = pickle.loads(worker.pipe.recv_bytes())
+                # Readable means a reply is being written; reading it does not wait long.
+                job, ok, value = pickle.loads(worker.pipe.recv_bytes())
             except (EOFError, OSError):
+                self._died(worker)
+                return
+            reply = worker.waiting.pop(job)
+            reply.ok, reply.value = ok, value
+            reply.done.set()
+
+    def _died(self, worker: _Worker) -> None:
+        worker.dead = True
+        worker.process.kill()  # if it is not quite gone
+        for reply in worker.waiting.values():
+            reply.value = WorkerDied(f"reader process {worker.process.pid} died")
+            reply.done.set()
+        worker.waiting.clear()
+
+    async def _close(self) -> None:
+        """Kill every worker and reap them, leaving behind those that cannot go."""
+        for worker in self._every:
+            if not worker.dead:
                 worker.process.kill()
-                raise WorkerDied(f"reader process {worker.process.pid} died") from None
-            except BaseException:  # cancelled: kill now, reap in __aexit__
-                worker.process.kill()
-                raise
-            self._idle.append(worker)
-        if not ok:
-            raise value
-        result: T = value
-        return result
+        await self._reap()
+        for worker in self._every:
+            if not worker.gone:  # left behind: it dies when its kernel call returns
+                self.stuck.append(Stuck(worker.process.pid or 0, _read_notes(worker.notes)))
+                os.close(worker.alive)
+            trio.lowlevel.notify_closing(worker.pipe.fileno())
+            worker.pipe.close()
+            worker.notes.close()
+
+    async def _reap(self) -> None:
+        """Wait for the killed workers to go, except for those that cannot go.
+
+        A worker still there after REAP_GRACE is given up on if it cannot go (see
+        :func:`_cannot_go`); one that is merely slow to go is waited for up to REAP_LIMIT.
+        """
+        started = trio.current_time()
+        waiting = list(self._every)
+        while waiting:
+            ready, _, _ = select.select([w.alive for w in waiting], [], [], 0)
+            for worker in [w for w in waiting if w.alive in ready]:
+                worker.process.join()
+                worker.process.close()
+                os.close(worker.alive)
+                worker.gone = True
+                waiting.remove(worker)
+            waited = trio.current_time() - started
+            if not waiting or waited >= REAP_LIMIT:
+                return
+            if waited >= REAP_GRACE and all(_cannot_go(w.process.pid) for w in waiting):
+                return
+            await trio.sleep(0.0005)
+
+
+@contextlib.asynccontextmanager
+async def open_reader_pool(
+    limit: int | None = None, processes: int | None = None
+) -> AsyncIterator[ReaderPool]:
+    """A :class:`ReaderPool` whose workers end with the block (or are left, stuck).
+
+    *processes* defaults to one per core, *limit* (jobs at once) to the same number.
+    """
+    cores = os.cpu_count() or 1
+    pool: ReaderPool | None = None
+    try:
+        async with trio.open_nursery() as nursery:  # the reply receivers
+            pool = ReaderPool(nursery, processes or cores, limit or processes or cores)
+            try:
+                yield pool
+            finally:
+                nursery.cancel_scope.cancel()
+    finally:
+        if pool is not None:
+            with trio.CancelScope(shield=True):
+                await pool._close()

@@ -29,7 +29,6 @@ from gopl_trio._du import (
     start_roots,
     tally,
 )
-from gopl_trio._readers import WorkerDied
 from gopl_trio._run import run_then_exit
 
 PROG = "du1"
@@ -59,4 +58,4 @@ async def main(roots: Sequence[str]) -> int:
 
 if __name__ == "__main__":
     args = parse_args(PROG, "Print the total size of the files under each ROOT.")
-    run_then_exit(PROG, main, args.roots, fatal=(WorkerDied,))
+    run_then_exit(PROG, main, args.roots)

@@ -10,14 +10,15 @@ In trio:
   walker holds a clone of the send end, and ``main``'s ``async for`` ends when the last one
   is closed;
 * the semaphore is a ``trio.Semaphore(20)`` held around each read (``dirents``);
-* the reads themselves run in worker **processes**, one per core, for which the readers
-  then queue. On a warm cache, reading directories is CPU-bound Python, and threads would
-  only take turns on the GIL (20 reader threads walked twice as slowly as one);
 * a walker reads a *batch* of directories per call and keeps what it has not read yet. It
   hands half of that to a new walker only while fewer than ``MAX_WALKERS`` are alive. A
   goroutine per directory costs Go almost nothing; a trio task per directory costs 100 times
   more to start and to cancel, and a tree of a million files would hold tens of thousands of
-  them. ``du4_literal.py`` keeps the book's shape to show what it costs.
+  them. ``du4_literal.py`` keeps the book's shape to show what it costs;
+* the reads run in worker **processes** whose number follows the storage (``_pace.py``):
+  one per core while reading is CPU-bound Python (a warm cache, where threads would only take
+  turns on the GIL), up to the semaphore's 20 while reads wait for slow storage -- where the
+  book's bound of 20 matters again.
 
 Usage: ``python -m gopl_trio.du3 [-v] [ROOT ...]``
 """
@@ -29,16 +30,9 @@ from collections.abc import Sequence
 import attrs
 import trio
 
-from gopl_trio._du import (
-    Batch,
-    Totals,
-    format_totals,
-    parse_args,
-    read_batch,
-    start_roots,
-    tally,
-)
-from gopl_trio._readers import ReaderPool, WorkerDied
+from gopl_trio._du import Batch, Pending, Totals, format_totals, parse_args, tally
+from gopl_trio._pace import Readers, open_readers
+from gopl_trio._readers import WorkerDied
 from gopl_trio._run import run_then_exit
 
 PROG = "du3"
@@ -52,25 +46,27 @@ class Walk:
     """What every walker shares: the semaphore, the reader processes and the walkers' nursery."""
 
     sema: trio.Semaphore
-    readers: ReaderPool
+    readers: Readers
     walkers: trio.Nursery
 
 
 async def walk_dirs(
-    roots: Sequence[str], readers: ReaderPool, sizes: trio.MemorySendChannel[Batch]
+    roots: Sequence[str], readers: Readers, sizes: trio.MemorySendChannel[Batch]
 ) -> None:
     """Start a walker per root and return when every walker has finished."""
     sema = trio.Semaphore(SEMAPHORE_TOKENS)
     with sizes:
         async with trio.open_nursery() as walkers:
             walk = Walk(sema, readers, walkers)
-            batch = await readers.run_sync(start_roots, roots)
+            batch = await readers.start(roots)
             await sizes.send(batch)  # the roots' errors
             for root in batch.pending:
                 walkers.start_soon(walk_dir, [root], walk, sizes.clone())
 
 
-async def walk_dir(pending: list[str], walk: Walk, sizes: trio.MemorySendChannel[Batch]) -> None:
+async def walk_dir(
+    pending: list[Pending], walk: Walk, sizes: trio.MemorySendChannel[Batch]
+) -> None:
     """Read the directories in *pending* and everything below them, sending each batch."""
     with sizes:
         while pending:
@@ -84,11 +80,10 @@ async def walk_dir(pending: list[str], walk: Walk, sizes: trio.MemorySendChannel
                 pending = pending[half:]
 
 
-async def dirents(pending: list[str], walk: Walk) -> Batch:
-    """Read one batch of directories in a worker process, holding a semaphore token."""
+async def dirents(pending: list[Pending], walk: Walk) -> Batch:
+    """Read one batch of directories in a reader process, holding a semaphore token."""
     async with walk.sema:
-        batch: Batch = await walk.readers.run_sync(read_batch, pending)
-        return batch
+        return await walk.readers.read(pending)
 
 
 async def print_progress(totals: Totals) -> None:
@@ -101,7 +96,7 @@ async def print_progress(totals: Totals) -> None:
 async def main(roots: Sequence[str], verbose: bool = False) -> int:
     sizes_send, sizes = trio.open_memory_channel[Batch](0)
     totals = Totals()
-    async with ReaderPool() as readers:  # the reader processes end with main
+    async with open_readers(PROG) as readers:  # the reader processes end with main
         async with trio.open_nursery() as nursery:
             nursery.start_soon(walk_dirs, roots, readers, sizes_send)
             if verbose:

@@ -5,35 +5,16 @@ standard input; every goroutine polls it, and the semaphore acquire ``select``s 
 the last change, which the book says cut the delay before exit from hundreds of
 milliseconds to tens.
 
-In trio, ``done`` is a cancel scope around the walk: ``done.cancel()`` reaches every task at
-its next ``await``, with no polling code, and every ``await`` is cancellable unless shielded.
-So the book's "before" has to be built on purpose: ``main(..., cancellable_acquire=False)``
-(hidden flag ``--uncancellable-acquire``) shields ``dirents`` as Go's was, for the latency
-benchmark. Shipped, a cancelled read also kills its worker process at once.
+In trio, ``done`` is a cancel scope around the walk: ``done.cancel()`` reaches every task
+at its next checkpoint, with no polling code, and ``Semaphore.acquire`` is one. So the
+book's "before" has to be built on purpose: ``main(..., cancellable_acquire=False)`` (hidden
+flag ``--uncancellable-acquire``) shields ``dirents`` as Go's was, for the latency benchmark.
+Shipped, a cancelled read kills its reader process at once, and a reader stuck on a hung
+mount is left behind after a short grace period and named on stderr (``_readers.py``).
 
 Differences from the Go program: end of file on stdin does not cancel (Go's du4 stops at
 once under ``</dev/null``); Ctrl-C cancels the same way; a cancelled walk prints the totals
 counted so far followed by `` (cancelled)`` and exits with status 130.
-
-As in du3 --
-The book's du3 starts a goroutine for every directory, counts them with a ``sync.WaitGroup``
-and closes the size channel from one more goroutine once the count reaches zero; a buffered
-channel of 20 tokens is the counting semaphore that keeps at most 20 directories open.
-
-In trio:
-
-* the WaitGroup and its closer goroutine are the nursery and the channel's clones: every
-  walker holds a clone of the send end, and ``main``'s ``async for`` ends when the last one
-  is closed;
-* the semaphore is a ``trio.Semaphore(20)`` held around each read (``dirents``);
-* the reads themselves run in worker **processes**, one per core, for which the readers
-  then queue. On a warm cache, reading directories is CPU-bound Python, and threads would
-  only take turns on the GIL (20 reader threads walked twice as slowly as one);
-* a walker reads a *batch* of directories per call and keeps what it has not read yet. It
-  hands half of that to a new walker only while fewer than ``MAX_WALKERS`` are alive. A
-  goroutine per directory costs Go almost nothing; a trio task per directory costs 100 times
-  more to start and to cancel, and a tree of a million files would hold tens of thousands of
-  them. ``du4_literal.py`` keeps the book's shape to show what it costs.
 
 Usage: ``python -m gopl_trio.du4 [-v] [ROOT ...]``, then press Enter to stop early.
 """
@@ -47,23 +28,13 @@ import attrs
 import trio
 
 from gopl_trio._cancel import cancel_when, wait_for_interrupt, wait_for_keypress
-from gopl_trio._du import (
-    Batch,
-    Totals,
-    format_totals,
-    parse_args,
-    read_batch,
-    start_roots,
-    tally,
-)
-from gopl_trio._readers import ReaderPool, WorkerDied
+from gopl_trio._du import Batch, Pending, Totals, format_totals, parse_args, tally
+from gopl_trio._pace import Readers, open_readers
+from gopl_trio._readers import WorkerDied
 from gopl_trio._run import run_then_exit
 
 PROG = "du4"
 CANCELLED_STATUS = 130  # as a shell reports a program stopped by Ctrl-C
-WalkFunction = Callable[
-    [Sequence[str], ReaderPool, trio.MemorySendChannel[Batch], bool], Awaitable[None]
-]
 PROGRESS_INTERVAL = 0.5  # seconds
 SEMAPHORE_TOKENS = 20  # the book's limit on directories read at once
 MAX_WALKERS = 2 * SEMAPHORE_TOKENS  # enough to keep every token busy; bounded whatever the tree
@@ -74,14 +45,14 @@ class Walk:
     """What every walker shares: the semaphore, the reader processes and the walkers' nursery."""
 
     sema: trio.Semaphore
-    readers: ReaderPool
+    readers: Readers
     walkers: trio.Nursery
     cancellable_acquire: bool = True
 
 
 async def walk_dirs(
     roots: Sequence[str],
-    readers: ReaderPool,
+    readers: Readers,
     sizes: trio.MemorySendChannel[Batch],
     cancellable_acquire: bool = True,
 ) -> None:
@@ -90,13 +61,15 @@ async def walk_dirs(
     with sizes:
         async with trio.open_nursery() as walkers:
             walk = Walk(sema, readers, walkers, cancellable_acquire)
-            batch = await readers.run_sync(start_roots, roots)
+            batch = await readers.start(roots)
             await sizes.send(batch)  # the roots' errors
             for root in batch.pending:
                 walkers.start_soon(walk_dir, [root], walk, sizes.clone())
 
 
-async def walk_dir(pending: list[str], walk: Walk, sizes: trio.MemorySendChannel[Batch]) -> None:
+async def walk_dir(
+    pending: list[Pending], walk: Walk, sizes: trio.MemorySendChannel[Batch]
+) -> None:
     """Read the directories in *pending* and everything below them, sending each batch."""
     with sizes:
         while pending:
@@ -111,18 +84,16 @@ async def walk_dir(pending: list[str], walk: Walk, sizes: trio.MemorySendChannel
                 pending = pending[half:]
 
 
-async def dirents(pending: list[str], walk: Walk) -> Batch:
-    """Read one batch of directories in a worker process, holding a semaphore token."""
+async def dirents(pending: list[Pending], walk: Walk) -> Batch:
+    """Read one batch of directories in a reader process, holding a semaphore token."""
     if not walk.cancellable_acquire:
-        # The book's du4 before its last change: once called, dirents waited for a token and
-        # read, whatever happened to `done`. Shield the whole call to get the same in trio.
+        # NOTE: the book's du4 before its last change: once called, dirents waited for a token
+        # and read, whatever happened to `done`. Shield the whole call to get the same in trio.
         with trio.CancelScope(shield=True):
             async with walk.sema:
-                batch: Batch = await walk.readers.run_sync(read_batch, pending)
-                return batch
+                return await walk.readers.read(pending)
     async with walk.sema:  # cancellable, like the book's `select` on done
-        batch = await walk.readers.run_sync(read_batch, pending)
-        return batch
+        return await walk.readers.read(pending)
 
 
 async def print_progress(totals: Totals) -> None:
@@ -138,25 +109,20 @@ async def main(
     *,
     cancellable_acquire: bool = True,
     cancel_event: Callable[[], Awaitable[object]] = wait_for_keypress,
-    walk: WalkFunction = walk_dirs,
-    prog: str = PROG,
 ) -> int:
-    """Walk *roots* and print the totals; stop early when *cancel_event* returns or on Ctrl-C.
-
-    *walk* and *prog* let ``du4_literal`` reuse this main with the book's task-per-directory walk.
-    """
+    """Walk *roots* and print the totals; stop early when *cancel_event* returns or on Ctrl-C."""
     sizes_send, sizes = trio.open_memory_channel[Batch](0)
     totals = Totals()
-    async with ReaderPool() as readers:  # the reader processes end with main
+    async with open_readers(PROG) as readers:  # the reader processes end with main
         with trio.CancelScope() as done:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(cancel_when, cancel_event, done)
                 nursery.start_soon(cancel_when, wait_for_interrupt, done)
-                nursery.start_soon(walk, roots, readers, sizes_send, cancellable_acquire)
+                nursery.start_soon(walk_dirs, roots, readers, sizes_send, cancellable_acquire)
                 if verbose:
                     nursery.start_soon(print_progress, totals)
                 async for batch in sizes:
-                    tally(prog, totals, batch)
+                    tally(PROG, totals, batch)
                 nursery.cancel_scope.cancel()  # the walk is over: stop the ticker and the watchers
         if done.cancelled_caught:
             print(format_totals(totals) + " (cancelled)", flush=True)

@@ -114,9 +114,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("root", type=Path)
     parser.add_argument("--files", type=int, default=200_000)
     parser.add_argument("--depth", type=int, default=5)
+    parser.add_argument("--files-per-dir", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    spec = TreeSpec(files=args.files, depth=args.depth, seed=args.seed)
+    spec = TreeSpec(
+        files=args.files, depth=args.depth, files_per_dir=args.files_per_dir, seed=args.seed
+    )
     stats = ensure_tree(args.root, spec)
     gigabytes = stats.nbytes / 1e9
     print(f"{args.root}: {stats.files} files in {stats.dirs} directories, {gigabytes:.1f} GB")

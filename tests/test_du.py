@@ -389,17 +389,19 @@ def test_progress_lines_then_final_line(medium_tree: Path) -> None:
 # --- du4 cancellation -----------------------------------------------------------------------
 
 
-def cancel_after_first_batch(monkeypatch: pytest.MonkeyPatch) -> Callable[[], Awaitable[None]]:
+def cancel_after_first_batch(
+    monkeypatch: pytest.MonkeyPatch, module: ModuleType = du4
+) -> Callable[[], Awaitable[None]]:
     """A cancel_event for du4.main that fires once the first files have been tallied."""
     first_files = trio.Event()
-    real_tally = du4.tally
+    real_tally = module.tally
 
     def tally_and_signal(prog: str, totals: _du.Totals, batch: _du.Batch) -> None:
         real_tally(prog, totals, batch)
         if totals.files:
             first_files.set()
 
-    monkeypatch.setattr(du4, "tally", tally_and_signal)
+    monkeypatch.setattr(module, "tally", tally_and_signal)
     return first_files.wait
 
 
@@ -417,7 +419,7 @@ async def test_cancel_mid_walk_prints_partial_totals_and_leaves_nothing(
         module,
         medium_tree,
         cancellable_acquire=acquire,
-        cancel_event=cancel_after_first_batch(monkeypatch),
+        cancel_event=cancel_after_first_batch(monkeypatch, module),
     )
     out = capsys.readouterr().out
     match = TOTALS_LINE.match(out.strip())

@@ -1,0 +1,94 @@
+"""du3/du4's reader processes, paced by the storage: as many at once as the reads need.
+
+The same walk meets two kinds of storage:
+
+* **a warm cache**: a directory read costs only CPU (Python's ``scandir`` loop), so one
+  reader per core is best; more readers would only queue for the cores;
+* **slow storage** (a network mount, a cold disk): a read spends nearly all its time waiting
+  for the storage, so many reads should wait at once -- the situation the book's du3 was
+  written for, with its semaphore of 20 as the bound that matters.
+
+Nothing needs to be configured: every batch reports how long it took and how much of that it
+ran on a CPU or waited for one (:func:`gopl_trio._du.read_batch`); the rest it waited for
+the storage. With *w* wall seconds for *r* running seconds, ``cores × w / r`` readers keep
+every core busy (the classic sizing rule for a pool of blocking workers). Decaying sums over
+recent batches make the estimate follow the storage as the walk moves across mounts.
+:class:`Readers` sets the pool's limit to that number, between one per core and
+:data:`MAX_READERS`; du3/du4's semaphore of 20 caps it in turn.
+
+Batches are bounded in time as well as in entries (:data:`gopl_trio._du.BATCH_SECONDS`), so
+on slow storage a batch returns after a few operations, progress moves, and the directories
+found so far are shared out among the readers quickly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator, Sequence
+
+from gopl_trio._du import BATCH_ENTRIES, BATCH_SECONDS, Batch, Pending, read_batch, report
+from gopl_trio._du import start_roots as _start_roots
+from gopl_trio._readers import ReaderPool, Stuck, open_reader_pool
+
+__all__ = ["MAX_READERS", "Readers", "open_readers"]
+
+#: The most reader processes ever busy at once, whatever the estimate says.
+MAX_READERS = 64
+#: The shortest time bound of a batch (the longest is ``_du.BATCH_SECONDS``, one reader per core).
+MIN_BATCH_SECONDS = 0.005
+#: How busy the reader processes should be: a share of one core each.
+BUSY = 0.9
+#: How much of the past the estimate keeps after each batch.
+DECAY = 0.8
+
+
+class Readers:
+    """Reads batches in the pool's processes and keeps the pool's limit paced to the storage."""
+
+    def __init__(self, pool: ReaderPool) -> None:
+        self.pool = pool
+        self.cores = os.cpu_count() or 1
+        self._wall = 0.0
+        self._running = 0.0
+
+    async def start(self, roots: Sequence[str]) -> Batch:
+        """Check the roots (in a reader: even opening a root may hang)."""
+        return await self.pool.run_sync(_start_roots, roots)
+
+    async def read(self, pending: list[Pending]) -> Batch:
+        """Read one batch from *pending* in a reader process."""
+        # Many readers read small batches, so that the work found is shared out at once.
+        seconds = max(MIN_BATCH_SECONDS, BATCH_SECONDS * self.cores / self.pool.limit)
+        batch = await self.pool.run_sync(read_batch, pending, BATCH_ENTRIES, seconds)
+        self._learn(batch)
+        return batch
+
+    def _learn(self, batch: Batch) -> None:
+        self._wall = self._wall * DECAY + batch.wall
+        self._running = self._running * DECAY + batch.running
+        used = max(self._running / max(self._wall, 1e-9), 1e-3)  # of its core, per process
+        reading = self.pool.busy + 1  # reads in flight, this one included
+        self.pool.limit = max(self.cores, min(MAX_READERS, int(reading * BUSY / used)))
+
+
+@contextlib.asynccontextmanager
+async def open_readers(prog: str) -> AsyncIterator[Readers]:
+    """A :class:`Readers` whose processes end with the block -- or, stuck, are named on stderr."""
+    stuck: list[Stuck] = []
+    try:
+        async with open_reader_pool() as pool:
+            stuck = pool.stuck  # filled in as the pool closes
+            yield Readers(pool)
+    finally:
+        if stuck:
+            _report_stuck(prog, stuck)
+
+
+def _report_stuck(prog: str, stuck: list[Stuck]) -> None:
+    """One line on stderr: where a reader hangs, and that the program exits without it."""
+    reads = [note for worker in stuck for note in worker.notes]
+    pids = " ".join(str(worker.pid) for worker in stuck)
+    where = reads[0] if reads else "?"
+    others = f" and {len(reads) - 1} other reads" if len(reads) > 1 else ""
+    report(prog, where, f"stuck in the kernel{others}; exiting without reader process {pids}")

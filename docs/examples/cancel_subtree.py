@@ -10,6 +10,7 @@ hand its scope back through `task_status.started`. Guide: "context".
 from functools import partial
 
 import trio
+import trio.testing
 
 
 async def handler(name: str, log: list[str]) -> None:
@@ -98,4 +99,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    trio.run(main)
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))  # virtual time

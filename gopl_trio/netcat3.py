@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import trio
 
-from gopl_trio import _net
+from gopl_trio import _run, _tcp
 from gopl_trio._stdio import StdinStream, StdoutStream
 
 PROG = "netcat3"
@@ -27,24 +27,23 @@ async def netcat(
     async with conn, trio.open_nursery() as nursery:
 
         async def background() -> None:
-            await _net.copy(stdout, conn)
+            await _tcp.copy(stdout, conn)
             print("done", file=sys.stderr)  # the book logs "done" when the server closes
             nursery.cancel_scope.cancel()  # the server hung up: stop reading input too
 
         nursery.start_soon(background)
-        await _net.copy(conn, stdin)
+        await _tcp.copy(conn, stdin)
         await conn.send_eof()  # 8.3: close our half only; the nursery waits for `background`
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _net.parse_args(PROG, "Copy standard input to a TCP server and back.", argv)
+async def dial_and_copy(host: str, port: int) -> None:
+    await netcat(await _tcp.dial(host, port), StdinStream(), StdoutStream())
 
-    async def run(stop: trio.Event) -> None:
-        conn = await _net.dial(args.host, args.port)
-        await netcat(conn, StdinStream(), StdoutStream())
 
-    return _net.run(PROG, run)
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _tcp.parse_args(PROG, "Copy standard input to a TCP server and back.", argv)
+    _run.run(PROG, dial_and_copy, args.host, args.port, fatal=_tcp.FATAL, describe=_tcp.describe)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -8,12 +8,13 @@ quickly and the second echo waits for the first one to fade.
 from __future__ import annotations
 
 import argparse
-import sys
+import functools
 from collections.abc import Sequence
+from typing import NoReturn
 
 import trio
 
-from gopl_trio import _net
+from gopl_trio import _lines, _server, _tcp
 from gopl_trio._args import positive_seconds
 
 PROG = "reverb1"
@@ -21,29 +22,30 @@ PROG = "reverb1"
 
 async def echo(conn: trio.abc.SendStream, shout: str, delay: float) -> None:
     # Go's fmt.Fprintln(c, "\t", s) puts a space between the operands: "\t SHOUT\n".
-    await _net.send_line(conn, "\t " + shout.upper())
+    await _lines.send_line(conn, "\t " + shout.upper())
     await trio.sleep(delay)
-    await _net.send_line(conn, "\t " + shout)
+    await _lines.send_line(conn, "\t " + shout)
     await trio.sleep(delay)
-    await _net.send_line(conn, "\t " + shout.lower())
+    await _lines.send_line(conn, "\t " + shout.lower())
 
 
-async def handle_conn(conn: trio.SocketStream, delay: float) -> None:
-    async with conn, _net.goodbye_on_shutdown(conn):
+async def handle_conn(conn: trio.abc.Stream, delay: float) -> None:
+    async with conn, _server.goodbye_on_shutdown(conn):
         try:
-            lines = _net.LineReader(conn)
+            lines = _lines.LineReader(conn)
             while line := await lines.receive_line():
                 if line.cut:  # over 64 KiB: we echo only the start of it, and say so
-                    await _net.send_line(conn, f"(line cut to {_net.MAX_LINE} bytes)")
+                    await _lines.send_line(conn, f"(line cut to {_lines.MAX_LINE} bytes)")
+                # NOTE: the book's lesson: the next shout waits until this echo has faded.
                 await echo(conn, line.text, delay)
-        except _net.PEER_GONE:
+        except _tcp.PEER_GONE:
             return  # the client hung up while we were still echoing
 
 
-async def serve(listener: trio.SocketListener, delay: float = 1.0) -> None:
+async def serve(listener: trio.abc.Listener[trio.abc.Stream], delay: float = 1.0) -> None:
     async with listener, trio.open_nursery() as nursery:
         while True:
-            conn = await _net.accept(listener, PROG)
+            conn = await listener.accept()
             nursery.start_soon(handle_conn, conn, delay)
 
 
@@ -53,16 +55,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _net.parse_args(PROG, "Echo each line loud, normal and quiet.", argv, add_arguments)
-
-    async def run(stop: trio.Event) -> None:
-        listener = await _net.open_listener(args.host, args.port)
-        print(f"{PROG}: listening on {_net.bound_address(listener)}", file=sys.stderr)
-        await serve(listener, args.delay)
-
-    return _net.run(PROG, run, interrupted_status=0)
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    args = _tcp.parse_args(PROG, "Echo each line loud, normal and quiet.", argv, add_arguments)
+    _server.run(PROG, args.host, args.port, functools.partial(serve, delay=args.delay))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -1,36 +1,42 @@
-"""Tests for clock1 and clock2 (gopl.io/ch8/clock1, clock2) over loopback sockets."""
+"""Tests for clock1 and clock2 (gopl.io/ch8/clock1, clock2).
+
+Timed behaviour runs on a virtual clock over memory streams (tests/memnet.py); the command
+lines run for real, over loopback, on the real clock.
+"""
 
 from __future__ import annotations
 
 import re
+import resource
 import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Awaitable, Callable
 
 import pytest
 import trio
 import trio.testing
+from memnet import MemoryListener
 
-from gopl_trio import _net, clock1, clock2
+from gopl_trio import _lines, _server, clock1, clock2
 
-Serve = Callable[[trio.SocketListener, Callable[[], str]], Awaitable[None]]
+Serve = Callable[[trio.abc.Listener[trio.abc.Stream], Callable[[], str]], Awaitable[None]]
 
 
 def virtual_now() -> str:
     return f"t={trio.current_time():.1f}"
 
 
-async def start(nursery: trio.Nursery, serve: Serve) -> int:
-    listener = await _net.open_listener("127.0.0.1", 0)
+def start(nursery: trio.Nursery, serve: Serve) -> MemoryListener:
+    listener = MemoryListener()
     nursery.start_soon(serve, listener, virtual_now)
-    port: int = listener.socket.getsockname()[1]
-    return port
+    return listener
 
 
-async def read_lines(conn: trio.SocketStream, n: int) -> list[tuple[float, str]]:
-    reader = _net.LineReader(conn)
+async def read_lines(conn: trio.abc.ReceiveStream, n: int) -> list[tuple[float, str]]:
+    reader = _lines.LineReader(conn)
     got = []
     for _ in range(n):
         line = await reader.receive_line()
@@ -46,14 +52,14 @@ def test_wall_clock_format() -> None:
 async def test_clock2_serves_two_clients_once_a_second(
     autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
 ) -> None:
-    port = await start(nursery, clock2.serve)
+    listener = start(nursery, clock2.serve)
     t0 = trio.current_time()
-    a = await trio.open_tcp_stream("127.0.0.1", port)
-    b = await trio.open_tcp_stream("127.0.0.1", port)
+    a = await listener.connect()
+    b = await listener.connect()
     async with a, b:
         results: dict[str, list[tuple[float, str]]] = {}
 
-        async def collect(name: str, conn: trio.SocketStream) -> None:
+        async def collect(name: str, conn: trio.abc.ReceiveStream) -> None:
             results[name] = await read_lines(conn, 3)
 
         with trio.fail_after(10):
@@ -68,9 +74,9 @@ async def test_clock2_serves_two_clients_once_a_second(
 async def test_clock1_serves_one_client_at_a_time(
     autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
 ) -> None:
-    port = await start(nursery, clock1.serve)
-    first = await trio.open_tcp_stream("127.0.0.1", port)
-    second = await trio.open_tcp_stream("127.0.0.1", port)
+    listener = start(nursery, clock1.serve)
+    first = await listener.connect()
+    second = await listener.connect()
     async with second:
         async with first:
             await read_lines(first, 3)
@@ -88,17 +94,41 @@ async def test_clock1_serves_one_client_at_a_time(
 async def test_handler_ends_quietly_when_the_client_hangs_up(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    listener = await _net.open_listener("127.0.0.1", 0)
-    async with listener:
-        port = listener.socket.getsockname()[1]
-        client = await trio.open_tcp_stream("127.0.0.1", port)
-        conn = await listener.accept()
-        with trio.fail_after(10):
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(clock2.handle_conn, conn, virtual_now)
-                await read_lines(client, 1)
-                await client.aclose()
-            # Leaving the nursery means the handler returned, without an exception.
+    client, conn = trio.testing.memory_stream_pair()
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(clock2.handle_conn, conn, virtual_now)
+            await read_lines(client, 1)
+            await client.aclose()
+        # Leaving the nursery means the handler returned, without an exception.
+
+
+@pytest.mark.parametrize("serve", [clock1.serve, clock2.serve], ids=["clock1", "clock2"])
+async def test_stopping_the_server_says_goodbye_then_hangs_up(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery, serve: Serve
+) -> None:
+    listener = MemoryListener()
+    stop = trio.CancelScope()  # what Ctrl-C cancels in the real program
+
+    async def server() -> None:
+        with stop:
+            await serve(listener, virtual_now)
+
+    nursery.start_soon(server)
+    conn = await listener.connect()
+    async with conn:
+        reader = _lines.LineReader(conn)
+        first = await reader.receive_line()
+        assert first is not None and first.text == "t=0.0"
+        stop.cancel()
+        rest = []
+        with trio.fail_after(5):
+            while (line := await reader.receive_line()) is not None:
+                rest.append(line.text)
+    assert rest == [_server.GOODBYE]
+
+
+# --- the real programs, over loopback, on the real clock ------------------------------------
 
 
 def wait_for_port(proc: subprocess.Popen[str]) -> int:
@@ -107,6 +137,13 @@ def wait_for_port(proc: subprocess.Popen[str]) -> int:
     match = re.fullmatch(r"clock\d: listening on 127\.0\.0\.1:(\d+)\n", line)
     assert match, line
     return int(match.group(1))
+
+
+def read_line(sock: socket.socket) -> bytes:
+    data = b""
+    while not data.endswith(b"\n") and (chunk := sock.recv(1)):
+        data += chunk
+    return data
 
 
 def test_clock2_cli_serves_and_stops_cleanly_on_ctrl_c() -> None:
@@ -118,15 +155,58 @@ def test_clock2_cli_serves_and_stops_cleanly_on_ctrl_c() -> None:
     try:
         port = wait_for_port(proc)
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-            data = sock.makefile("rb").readline()
-        assert re.fullmatch(rb"\d\d:\d\d:\d\d\n", data)
-        proc.send_signal(signal.SIGINT)
+            assert re.fullmatch(rb"\d\d:\d\d:\d\d\n", read_line(sock))
+            proc.send_signal(signal.SIGINT)
+            rest = b""
+            while chunk := sock.recv(4096):  # the server says goodbye, then closes
+                rest += chunk
         _, err = proc.communicate(timeout=10)
     finally:
         proc.kill()
         proc.wait()
+    assert rest.endswith(b"Server shutting down\n")
     assert proc.returncode == 0
     assert err == ""
+
+
+def test_clock2_cli_outlasts_running_out_of_descriptors() -> None:
+    """Out of descriptors, the server keeps going, says so once a second, and recovers."""
+    limit = 32
+
+    def lower_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gopl_trio.clock2", "--host", "127.0.0.1", "--port", "0"],
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lower_limit,
+    )
+    clients: list[socket.socket] = []
+    try:
+        port = wait_for_port(proc)
+        for _ in range(2 * limit):  # more than it can hold: the rest wait in the accept queue
+            clients.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+        assert re.fullmatch(rb"\d\d:\d\d:\d\d\n", read_line(clients[0]))
+        time.sleep(1.5)  # the condition lasts: no more than one log line a second
+        for sock in clients[:-1]:  # hang up; descriptors free up
+            sock.close()
+        # The last client waited in the accept queue all along: now it is served.
+        assert re.fullmatch(rb"\d\d:\d\d:\d\d\n", read_line(clients[-1]))
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        for sock in clients:
+            sock.close()
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 0
+    lines = err.splitlines()
+    assert 1 <= len(lines) <= 3, err
+    assert all(
+        re.fullmatch(r"clock2: accept: Too many open files \(\d+ times?.*\); retrying", line)
+        for line in lines
+    ), err
 
 
 @pytest.mark.parametrize("program", ["clock1", "clock2"])
@@ -150,29 +230,3 @@ def test_clock_cli_port_in_use(program: str) -> None:
         )
     assert proc.returncode == 1
     assert proc.stderr == f"{program}: listen tcp 127.0.0.1:{port}: Address already in use\n"
-
-
-@pytest.mark.parametrize("serve", [clock1.serve, clock2.serve], ids=["clock1", "clock2"])
-async def test_stopping_the_server_says_goodbye_then_hangs_up(
-    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery, serve: Serve
-) -> None:
-    listener = await _net.open_listener("127.0.0.1", 0)
-    port = listener.socket.getsockname()[1]
-    stop = trio.CancelScope()  # what Ctrl-C cancels in the real program
-
-    async def server() -> None:
-        with stop:
-            await serve(listener, virtual_now)
-
-    nursery.start_soon(server)
-    conn = await trio.open_tcp_stream("127.0.0.1", port)
-    async with conn:
-        reader = _net.LineReader(conn)
-        first = await reader.receive_line()
-        assert first is not None and first.text == "t=0.0"
-        stop.cancel()
-        rest = []
-        with trio.fail_after(5):
-            while (line := await reader.receive_line()) is not None:
-                rest.append(line.text)
-    assert rest == [_net.GOODBYE]

@@ -1,4 +1,8 @@
-"""Tests for netcat1, netcat2 and netcat3 (gopl.io/ch8/netcat1-3, exercise 8.3)."""
+"""Tests for netcat1, netcat2 and netcat3 (gopl.io/ch8/netcat1-3, exercise 8.3).
+
+Timed behaviour runs on a virtual clock against reverb1 over memory streams
+(tests/memnet.py); the rest over loopback on the real clock.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +16,9 @@ from collections.abc import Awaitable, Callable
 import pytest
 import trio
 import trio.testing
+from memnet import MemoryListener
 
-from gopl_trio import _net, netcat1, netcat2, netcat3, reverb1
+from gopl_trio import _tcp, netcat1, netcat2, netcat3, reverb1
 
 
 class Output(trio.abc.SendStream):
@@ -35,16 +40,15 @@ class Output(trio.abc.SendStream):
         await trio.lowlevel.checkpoint()
 
 
-async def start_reverb1(nursery: trio.Nursery) -> int:
-    listener = await _net.open_listener("127.0.0.1", 0)
+def start_reverb1(nursery: trio.Nursery) -> MemoryListener:
+    listener = MemoryListener()
     nursery.start_soon(reverb1.serve, listener, 1.0)
-    port: int = listener.socket.getsockname()[1]
-    return port
+    return listener
 
 
 async def start_talker(nursery: trio.Nursery, text: bytes) -> int:
     """A server that sends *text* and hangs up, ignoring what it is sent."""
-    listener = await _net.open_listener("127.0.0.1", 0)
+    listener = await _tcp.open_listener("127.0.0.1", 0, "talker")
 
     async def serve() -> None:
         async with listener:
@@ -53,8 +57,7 @@ async def start_talker(nursery: trio.Nursery, text: bytes) -> int:
                 await conn.send_all(text)
 
     nursery.start_soon(serve)
-    port: int = listener.socket.getsockname()[1]
-    return port
+    return listener.port
 
 
 async def test_netcat1_copies_until_the_server_hangs_up(nursery: trio.Nursery) -> None:
@@ -94,12 +97,11 @@ class NeverEndingStdin(trio.abc.ReceiveStream):
 async def test_netcat2_stops_at_end_of_input_and_loses_the_replies(
     autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
 ) -> None:
-    port = await start_reverb1(nursery)
+    reverb = start_reverb1(nursery)
     out = Output()
     start = trio.current_time()
     with trio.fail_after(10):
-        conn = await trio.open_tcp_stream("127.0.0.1", port)
-        await netcat2.netcat(conn, Stdin(b"Hello\n"), out)
+        await netcat2.netcat(await reverb.connect(), Stdin(b"Hello\n"), out)
     # The book's lesson: it exits at once, so the later echoes never reach the user.
     assert trio.current_time() - start < 1
     assert b"\t hello\n" not in out.data
@@ -108,12 +110,11 @@ async def test_netcat2_stops_at_end_of_input_and_loses_the_replies(
 async def test_netcat3_half_closes_and_waits_for_every_reply(
     autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
 ) -> None:
-    port = await start_reverb1(nursery)
+    reverb = start_reverb1(nursery)
     out = Output()
     start = trio.current_time()
     with trio.fail_after(10):
-        conn = await trio.open_tcp_stream("127.0.0.1", port)
-        await netcat3.netcat(conn, Stdin(b"Hello\nBye\n"), out)
+        await netcat3.netcat(await reverb.connect(), Stdin(b"Hello\nBye\n"), out)
     assert out.data == b"\t HELLO\n\t Hello\n\t hello\n\t BYE\n\t Bye\n\t bye\n"
     assert round(trio.current_time() - start) == 4  # it returned when reverb1 closed
 
@@ -125,7 +126,7 @@ Netcat = Callable[
 
 @pytest.mark.parametrize("netcat", [netcat2.netcat, netcat3.netcat])
 async def test_netcat_2_and_3_stop_when_the_server_hangs_up(
-    netcat: Netcat, autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+    netcat: Netcat, nursery: trio.Nursery
 ) -> None:
     port = await start_talker(nursery, b"goodbye\n")
     out = Output()

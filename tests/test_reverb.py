@@ -1,4 +1,8 @@
-"""Tests for reverb1 and reverb2 (gopl.io/ch8/reverb1, reverb2; exercises 8.4, 8.8)."""
+"""Tests for reverb1, reverb2 and reverb3 (gopl.io/ch8/reverb1, reverb2; exercises 8.4, 8.8).
+
+Timed behaviour runs on a virtual clock over memory streams (tests/memnet.py); resets, long
+lines and the command lines run for real, over loopback, on the real clock.
+"""
 
 from __future__ import annotations
 
@@ -7,31 +11,29 @@ import signal
 import socket
 import subprocess
 import sys
+import tracemalloc
+from collections.abc import Awaitable, Callable
 
+import pytest
 import trio
 import trio.testing
+from memnet import MemoryListener
 
-from gopl_trio import _net, reverb1, reverb2
+from gopl_trio import _lines, _server, _tcp, reverb1, reverb2, reverb3
 
-
-async def start_reverb1(nursery: trio.Nursery) -> int:
-    listener = await _net.open_listener("127.0.0.1", 0)
-    nursery.start_soon(reverb1.serve, listener, 1.0)
-    port: int = listener.socket.getsockname()[1]
-    return port
+Serve = Callable[..., Awaitable[None]]
 
 
-async def start_reverb2(nursery: trio.Nursery, idle: float = 10.0) -> int:
-    listener = await _net.open_listener("127.0.0.1", 0)
-    nursery.start_soon(reverb2.serve, listener, 1.0, idle)
-    port: int = listener.socket.getsockname()[1]
-    return port
+def start(nursery: trio.Nursery, serve: Serve, *args: float) -> MemoryListener:
+    listener = MemoryListener()
+    nursery.start_soon(serve, listener, *args)
+    return listener
 
 
-async def timed_lines(conn: trio.SocketStream) -> list[tuple[float, str]]:
+async def timed_lines(conn: trio.abc.ReceiveStream) -> list[tuple[float, str]]:
     """Every line until the server closes, with the (virtual) time it arrived."""
     t0 = trio.current_time()
-    reader = _net.LineReader(conn)
+    reader = _lines.LineReader(conn)
     got = []
     with trio.fail_after(60):
         while (line := await reader.receive_line()) is not None:
@@ -42,8 +44,8 @@ async def timed_lines(conn: trio.SocketStream) -> list[tuple[float, str]]:
 async def test_reverb1_echoes_one_shout_at_a_time(
     autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
 ) -> None:
-    port = await start_reverb1(nursery)
-    async with await trio.open_tcp_stream("127.0.0.1", port) as conn:
+    listener = start(nursery, reverb1.serve, 1.0)
+    async with await listener.connect() as conn:
         await conn.send_all(b"Hello\nWorld\n")
         await conn.send_eof()  # the server still answers after our half-close
         got = await timed_lines(conn)
@@ -57,14 +59,15 @@ async def test_reverb1_echoes_one_shout_at_a_time(
     ]
 
 
+@pytest.mark.parametrize("serve", [reverb2.serve, reverb3.serve], ids=["reverb2", "reverb3"])
 async def test_reverb2_overlaps_echoes_and_waits_for_all_of_them(
-    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery, serve: Serve
 ) -> None:
-    port = await start_reverb2(nursery)
-    async with await trio.open_tcp_stream("127.0.0.1", port) as conn:
+    listener = start(nursery, serve, 1.0)
+    async with await listener.connect() as conn:
         await conn.send_all(b"Hello\n")
-        reader = _net.LineReader(conn)
-        assert await reader.receive_line() == _net.Line("\t HELLO", False)
+        reader = _lines.LineReader(conn)
+        assert await reader.receive_line() == _lines.Line("\t HELLO", False)
         await trio.sleep(0.5)
         await conn.send_all(b"World\n")
         await conn.send_eof()  # 8.4: the echoes still in flight must all arrive
@@ -82,11 +85,11 @@ async def test_reverb2_overlaps_echoes_and_waits_for_all_of_them(
     ]
 
 
-async def test_reverb2_hangs_up_on_a_silent_client(
+async def test_reverb3_hangs_up_on_a_silent_client(
     autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
 ) -> None:
-    port = await start_reverb2(nursery, idle=10.0)
-    async with await trio.open_tcp_stream("127.0.0.1", port) as conn:
+    listener = start(nursery, reverb3.serve, 1.0, 10.0)
+    async with await listener.connect() as conn:
         t0 = trio.current_time()
         await trio.sleep(8)
         await conn.send_all(b"still here\n")  # resets the 10 s timer
@@ -96,22 +99,162 @@ async def test_reverb2_hangs_up_on_a_silent_client(
     assert closed_after == 18  # 8 s, then 10 s of silence (the echoes ended at 10 s)
 
 
-async def test_reverb2_silent_client_with_echoes_pending_gets_them_first(
+async def test_reverb3_silent_client_with_echoes_pending_gets_them_first(
     autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
 ) -> None:
-    listener = await _net.open_listener("127.0.0.1", 0)
-    nursery.start_soon(reverb2.serve, listener, 4.0, 5.0)  # delay 4 s, idle 5 s
-    port = listener.socket.getsockname()[1]
-    async with await trio.open_tcp_stream("127.0.0.1", port) as conn:
+    listener = start(nursery, reverb3.serve, 4.0, 5.0)  # delay 4 s, idle 5 s
+    async with await listener.connect() as conn:
         await conn.send_all(b"Echo\n")
         got = await timed_lines(conn)
     assert got == [(0, "\t ECHO"), (4, "\t Echo"), (8, "\t echo")]
 
 
-async def test_bad_input_and_resets_do_not_disturb_other_clients(
+async def test_reverb2_never_hangs_up_on_a_silent_client(
     autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
 ) -> None:
-    port = await start_reverb2(nursery)
+    listener = start(nursery, reverb2.serve, 1.0)  # the book's program: no idle timer
+    async with await listener.connect() as conn:
+        with trio.move_on_after(3600) as waited:
+            await conn.receive_some()
+    assert waited.cancelled_caught
+
+
+async def test_reverb3_drops_a_client_that_reads_nothing(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Its echoes cannot go out: after `idle` seconds without progress, it is disconnected."""
+    client, server = trio.testing.lockstep_stream_pair()  # every byte waits for a reader
+    ended = []
+
+    async def handler() -> None:
+        await reverb3.handle_conn(server, 1.0, 5.0)
+        ended.append(trio.current_time())
+
+    t0 = trio.current_time()
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(handler)
+            await client.send_all(b"are you there\n")  # and then read nothing
+        got = await timed_lines(client)  # what was stuck in the pipe, then the end
+    assert ended == [t0 + 5]  # the first echo was stuck from the start
+    assert [text for _, text in got] in ([], ["\t ARE YOU THERE"])
+
+
+async def test_reverb3_bounds_the_echoes_of_a_flood_of_lines(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    """Thousands of shouts in one packet: a bounded number echo at once, others still served."""
+    listener = start(nursery, reverb3.serve, 1.0)
+    n = 2000
+    async with await listener.connect() as flood:
+        await flood.send_all(b"".join(b"%d\n" % i for i in range(n)))
+        await flood.send_eof()
+        async with trio.open_nursery() as inner:
+
+            async def other_client() -> None:
+                await trio.sleep(3)  # in the middle of the flood's echoes
+                async with await listener.connect() as other:
+                    await other.send_all(b"other\n")
+                    with trio.fail_after(0.5):  # not queued behind the flood
+                        line = await _lines.LineReader(other).receive_line()
+                    assert line == _lines.Line("\t OTHER", False)
+
+            inner.start_soon(other_client)
+            got = await timed_lines(flood)
+    # Go would start 2,000 goroutines at once; we echo ECHOES shouts, then the next ECHOES...
+    assert len([text for t, text in got if t == 0]) == reverb3.ECHOES
+    assert max(t for t, _ in got) == 2 * n / reverb3.ECHOES
+    # ... and every shout is echoed three times.
+    assert sorted(text for _, text in got) == sorted(f"\t {i}" for i in range(n) for _ in range(3))
+
+
+async def test_reverb2_starts_an_echo_per_line_without_limit(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    """The book's program, the lesson reverb3 fixes: every shout of a flood echoes at once."""
+    listener = start(nursery, reverb2.serve, 1.0)
+    n = 2000
+    async with await listener.connect() as flood:
+        await flood.send_all(b"".join(b"%d\n" % i for i in range(n)))
+        await flood.send_eof()
+        got = await timed_lines(flood)
+    assert len([text for t, text in got if t == 0]) == n
+    assert max(t for t, _ in got) == 2
+
+
+# Lines whose echoes cost the most: invalid bytes become 3-byte U+FFFD, and "ΐ".upper() is
+# three characters of two bytes each.
+NASTY = {
+    "ascii": b"a" * 65535,
+    "invalid": b"\xff" * 65535,
+    "expands": "ΐ".encode() * 32767,
+    "short": b"x",
+    "cut": b"\xff" * 200_000,
+}
+
+
+@pytest.mark.parametrize("kind", NASTY)
+async def test_reverb3_holds_under_a_mebibyte_for_a_client_that_never_reads(
+    kind: str, autojump_clock: trio.testing.MockClock
+) -> None:
+    line = NASTY[kind] + b"\n"
+    client, server = trio.testing.lockstep_stream_pair()  # the client reads nothing
+    tracemalloc.start()
+    try:
+        async with trio.open_nursery() as nursery:
+            baseline = tracemalloc.get_traced_memory()[0]
+            nursery.start_soon(reverb3.handle_conn, server, 1.0, 3600.0)
+
+            async def flood() -> None:
+                with trio.move_on_after(600):
+                    while True:
+                        await client.send_all(line * max(1, 65536 // len(line)))
+
+            nursery.start_soon(flood)
+            await trio.sleep(300)  # every echo that could start has started and is stuck
+            await trio.testing.wait_all_tasks_blocked()
+            held = tracemalloc.get_traced_memory()[0] - baseline
+            nursery.cancel_scope.cancel()
+    finally:
+        tracemalloc.stop()
+    assert held <= 1024 * 1024, f"{held / 1024:.0f} KiB"
+
+
+@pytest.mark.parametrize("serve", [reverb2.serve, reverb3.serve], ids=["reverb2", "reverb3"])
+async def test_stopping_reverb_cancels_pending_echoes_and_says_goodbye(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery, serve: Serve
+) -> None:
+    listener = MemoryListener()
+    stop = trio.CancelScope()  # what Ctrl-C cancels in the real program
+
+    async def server() -> None:
+        with stop:
+            await serve(listener, 1.0)
+
+    nursery.start_soon(server)
+    async with await listener.connect() as conn:
+        await conn.send_all(b"hello\n")
+        reader = _lines.LineReader(conn)
+        loud = await reader.receive_line()
+        assert loud is not None and loud.text == "\t HELLO"
+        stop.cancel()  # the "Hello" and "hello" echoes are still pending
+        rest = []
+        with trio.fail_after(5):
+            while (line := await reader.receive_line()) is not None:
+                rest.append(line.text)
+    assert rest == [_server.GOODBYE]
+
+
+# --- the real programs, over loopback, on the real clock ------------------------------------
+
+
+@pytest.mark.parametrize("serve", [reverb2.serve, reverb3.serve], ids=["reverb2", "reverb3"])
+async def test_bad_input_and_resets_do_not_disturb_other_clients(
+    nursery: trio.Nursery, serve: Serve
+) -> None:
+    listener = await _tcp.open_listener("127.0.0.1", 0, "test")
+    nursery.start_soon(serve, listener, 0.01)
+    port = listener.port
     # A 10 MB line without a newline, then EOF: echoed cut to 64 KiB.
     async with await trio.open_tcp_stream("127.0.0.1", port) as big:
         async with trio.open_nursery() as inner:
@@ -124,9 +267,9 @@ async def test_bad_input_and_resets_do_not_disturb_other_clients(
 
             inner.start_soon(flood)
             got = await timed_lines(big)
-        assert got[0][1] == f"(line cut to {_net.MAX_LINE} bytes)"
-        assert [len(text) for _, text in got[1:]] == [2 + _net.MAX_LINE] * 3
-        assert got[1][1] == "\t " + "A" * _net.MAX_LINE
+        assert got[0][1] == f"(line cut to {_lines.MAX_LINE} bytes)"
+        assert [len(text) for _, text in got[1:]] == [2 + _lines.MAX_LINE] * 3
+        assert got[1][1] == "\t " + "A" * _lines.MAX_LINE
 
     # A client that resets its connection in the middle of its echoes.
     rude = await trio.open_tcp_stream("127.0.0.1", port)
@@ -140,34 +283,6 @@ async def test_bad_input_and_resets_do_not_disturb_other_clients(
         await polite.send_eof()
         got = await timed_lines(polite)
     assert [text for _, text in got] == ["\t CAFÉ \ufffd", "\t café \ufffd", "\t café \ufffd"]
-
-
-async def test_reverb2_bounds_the_echoes_of_a_flood_of_lines(
-    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
-) -> None:
-    """Thousands of shouts in one packet: a bounded number echo at once, others still served."""
-    port = await start_reverb2(nursery)
-    n = 2000
-    async with await trio.open_tcp_stream("127.0.0.1", port) as flood:
-        await flood.send_all(b"".join(b"%d\n" % i for i in range(n)))
-        await flood.send_eof()
-        async with trio.open_nursery() as inner:
-
-            async def other_client() -> None:
-                await trio.sleep(3)  # in the middle of the flood's echoes
-                async with await trio.open_tcp_stream("127.0.0.1", port) as other:
-                    await other.send_all(b"other\n")
-                    with trio.fail_after(0.5):  # not queued behind the flood
-                        line = await _net.LineReader(other).receive_line()
-                    assert line == _net.Line("\t OTHER", False)
-
-            inner.start_soon(other_client)
-            got = await timed_lines(flood)
-    # Go would start 2,000 goroutines at once; we echo ECHOES shouts, then the next ECHOES...
-    assert len([text for t, text in got if t == 0]) == reverb2.ECHOES
-    assert max(t for t, _ in got) == 2 * n / reverb2.ECHOES
-    # ... and every shout is echoed three times.
-    assert sorted(text for _, text in got) == sorted(f"\t {i}" for i in range(n) for _ in range(3))
 
 
 def test_reverb2_cli_with_netcat3_cli() -> None:
@@ -204,9 +319,10 @@ def test_reverb2_cli_with_netcat3_cli() -> None:
     assert (server.returncode, server_err) == (0, "")
 
 
-def test_reverb1_cli_rejects_a_bad_delay() -> None:
+@pytest.mark.parametrize("program", ["reverb1", "reverb3"])
+def test_reverb_cli_rejects_a_bad_delay(program: str) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "gopl_trio.reverb1", "--delay", "-1"],
+        [sys.executable, "-m", f"gopl_trio.{program}", "--delay", "-1"],
         capture_output=True,
         text=True,
         timeout=30,
@@ -214,29 +330,3 @@ def test_reverb1_cli_rejects_a_bad_delay() -> None:
     assert proc.returncode == 2
     assert "--delay" in proc.stderr
     assert "Traceback" not in proc.stderr
-
-
-async def test_stopping_reverb2_cancels_pending_echoes_and_says_goodbye(
-    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
-) -> None:
-    listener = await _net.open_listener("127.0.0.1", 0)
-    port = listener.socket.getsockname()[1]
-    stop = trio.CancelScope()  # what Ctrl-C cancels in the real program
-
-    async def server() -> None:
-        with stop:
-            await reverb2.serve(listener, 1.0, 10.0)
-
-    nursery.start_soon(server)
-    conn = await trio.open_tcp_stream("127.0.0.1", port)
-    async with conn:
-        await conn.send_all(b"hello\n")
-        reader = _net.LineReader(conn)
-        loud = await reader.receive_line()
-        assert loud is not None and loud.text == "\t HELLO"
-        stop.cancel()  # the "Hello" and "hello" echoes are still pending
-        rest = []
-        with trio.fail_after(5):
-            while (line := await reader.receive_line()) is not None:
-                rest.append(line.text)
-    assert rest == [_net.GOODBYE]

@@ -1,0 +1,72 @@
+"""Tests for gopl_trio._server: the goodbye on Ctrl-C (the whole life of a server runs as a
+subprocess in test_clock and test_reverb)."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+import trio.testing
+
+from gopl_trio import _server, _tcp
+
+
+class StuckWriter(trio.abc.SendStream):
+    """Takes the first three bytes of the first write, then blocks; takes later writes whole."""
+
+    def __init__(self) -> None:
+        self.data = b""
+        self.writes = 0
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        self.writes += 1
+        if self.writes == 1:
+            self.data += bytes(data[:3])
+            await trio.sleep_forever()
+        await trio.lowlevel.checkpoint()
+        self.data += bytes(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await trio.lowlevel.checkpoint()
+
+    async def aclose(self) -> None:
+        await trio.lowlevel.checkpoint()
+
+
+async def test_goodbye_after_a_cut_write_starts_on_a_new_line() -> None:
+    stream = StuckWriter()
+    shared = _tcp.LockedSendStream(stream)
+    with trio.CancelScope() as server:  # what Ctrl-C cancels
+        async with _server.goodbye_on_shutdown(shared), trio.open_nursery() as nursery:
+            nursery.start_soon(shared.send_all, b"hello\n")
+            await trio.testing.wait_all_tasks_blocked()
+            server.cancel()
+    assert stream.data == b"hel\nServer shutting down\n"
+
+
+async def test_a_client_that_takes_nothing_delays_the_exit_by_the_grace_at_most(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    _client, conn = trio.testing.lockstep_stream_pair()  # the client never reads
+    start = trio.current_time()
+    with trio.CancelScope() as server:
+        server.cancel()
+        async with _server.goodbye_on_shutdown(conn):
+            await trio.sleep_forever()
+    assert trio.current_time() - start == pytest.approx(_server.GOODBYE_GRACE)
+
+
+async def test_goodbye_is_not_sent_when_the_handler_ends_by_itself() -> None:
+    stream = StuckWriter()
+    stream.writes = 1  # no stuck first write
+    async with _server.goodbye_on_shutdown(stream):
+        await trio.lowlevel.checkpoint()
+    with pytest.raises(ValueError, match="boom"):
+        async with _server.goodbye_on_shutdown(stream):
+            raise ValueError("boom")
+    assert stream.data == b""
+
+
+async def test_goodbye_deadline_outside_a_running_server(
+    mock_clock: trio.testing.MockClock,
+) -> None:
+    assert _server.goodbye_deadline() == trio.current_time() + _server.GOODBYE_GRACE

@@ -7,6 +7,7 @@ plain function call that happens to be a coroutine. Guide: "Checkpoints".
 """
 
 import trio
+import trio.testing
 
 
 async def add(a: int, b: int) -> int:
@@ -60,12 +61,15 @@ async def main() -> None:
         log.append("polite loop done")
     assert log == ["sibling ran", "polite loop done"]
 
-    # 3. `*_nowait` methods never checkpoint either: they neither wait nor yield.
+    # 3. trio's own async calls checkpoint even when they need not wait (a send into a
+    #    channel with room); the `*_nowait` methods never do. trio.testing checks both.
     send, receive = trio.open_memory_channel[int](1)
-    with trio.move_on_after(0) as scope:  # noqa: ASYNC100 -- ruff knows: no checkpoint inside
-        send.send_nowait(1)
+    with trio.testing.assert_checkpoints():
+        await send.send(1)  # room in the buffer: no wait, still a checkpoint
+    with trio.testing.assert_no_checkpoints():
         assert receive.receive_nowait() == 1
-    assert not scope.cancelled_caught
+    with trio.testing.assert_no_checkpoints():
+        await add(1, 2)  # and the await of a coroutine that calls no trio function
 
 
 if __name__ == "__main__":

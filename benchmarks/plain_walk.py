@@ -2,6 +2,12 @@
 
 ``python -m benchmarks.plain_walk ROOT`` prints the same line as du1–du4. It is what the
 planning notes call "the best pure-Python baseline": du4 must not be slower.
+
+It makes the same system calls as du's readers, GNU ``du`` and ``find``: each directory is
+opened once and its entries are ``lstat``-ed relative to it (``fstatat``). Statting full paths
+instead would look up every component of every path again, which costs little on a warm
+cache but one more round trip per level on a slow mount (twice the operations on a tree five
+levels deep), and the baseline would then flatter every program compared with it.
 """
 
 from __future__ import annotations
@@ -9,18 +15,25 @@ from __future__ import annotations
 import os
 import sys
 
+_OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
 
 def walk(root: str) -> tuple[int, int]:
     files = nbytes = 0
     stack = [root]
     while stack:
-        with os.scandir(stack.pop()) as entries:
-            for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(entry.path)
-                else:
-                    files += 1
-                    nbytes += entry.stat(follow_symlinks=False).st_size
+        path = stack.pop()
+        fd = os.open(path, _OPEN_DIR)
+        try:
+            with os.scandir(fd) as entries:  # entry.stat() is then fstatat(fd, name)
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(os.path.join(path, entry.name))
+                    else:
+                        files += 1
+                        nbytes += entry.stat(follow_symlinks=False).st_size
+        finally:
+            os.close(fd)
     return files, nbytes
 
 

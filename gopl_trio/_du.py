@@ -172,7 +172,7 @@ def read_batch(
     ran = _running()
     deadline = started + seconds
     batch = Batch(pending=list(pending))
-    seen = 0
+    seen = _read_dir(batch.pending.pop(), batch, deadline) if batch.pending else 0
     while batch.pending and seen < budget and time.perf_counter() < deadline:
         seen += _read_dir(batch.pending.pop(), batch, deadline)
     batch.wall = time.perf_counter() - started

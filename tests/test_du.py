@@ -8,6 +8,8 @@ never sleeps to synchronise.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import multiprocessing
 import os
 import re
@@ -17,7 +19,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -27,7 +29,7 @@ import trio.testing
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gopl_trio import _du, du1, du2, du3, du4, du4_literal
+from gopl_trio import _du, _pace, _readers, _slowfs, du1, du2, du3, du4, du4_literal
 from gopl_trio.treegen import TreeSpec, ensure_tree
 
 MODULES = [du1, du2, du3, du4, du4_literal]
@@ -562,3 +564,188 @@ def test_undecodable_name_in_an_error_line(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stdout == "0 files  0.0 GB\n"
     assert result.stderr == f"du4: {tmp_path}/caf\\xe9: No such file or directory\n"
+
+
+# --- slow and hung storage, imitated inside the reader (no FUSE needed) ---------------------
+
+
+@pytest.fixture(scope="module")
+def wide_tree(trees: Path) -> Path:
+    """273 directories (16 + 256 below the root), two files each: many reads to overlap."""
+    root = trees / "wide"
+    ensure_tree(root, TreeSpec(files=546, depth=2, files_per_dir=2))
+    return root
+
+
+def test_a_batch_out_of_time_leaves_the_rest_of_a_directory_for_later(medium_tree: Path) -> None:
+    """With no time at all, every batch reads a few entries; the parts add up exactly."""
+    totals = _du.Totals()
+    pending: list[_du.Pending] = [str(medium_tree)]
+    batches = 0
+    while pending:
+        batch = _du.read_batch(pending, budget=10**9, seconds=0)
+        totals.add(batch)
+        pending = batch.pending
+        batches += 1
+    assert (totals.files, totals.nbytes) == attrs_pair(find_totals(medium_tree))
+    assert any(
+        isinstance(item, tuple) for item in _du.read_batch([str(medium_tree)], 10, 0).pending
+    )
+    assert batches > 30_000 // 8  # directories really were read in parts
+
+
+class _FakePool:
+    def __init__(self) -> None:
+        self.limit = 2
+        self.busy = 0
+
+
+@pytest.mark.parametrize(
+    ("cpu_share", "start", "expected"),
+    [
+        (0.98, 2, 2),  # a warm cache: reading is CPU-bound, one reader per core
+        (0.98, 20, 2),  # ... also after slow storage: back down to one per core
+        (0.2, 2, 9),  # reads that wait 80% of the time: enough to keep the cores 90% busy
+        (0.01, 2, 64),  # slow storage: as many as allowed (du3/du4's semaphore caps it at 20)
+    ],
+)
+def test_pace_follows_the_storage(cpu_share: float, start: int, expected: int) -> None:
+    """A model of the pool: each read uses *cpu_share* of a core while it runs, a process's
+    reads share its core, and there is always more to read than the limit allows."""
+    pool = _FakePool()
+    pool.limit = start
+    readers = _pace.Readers(pool)  # type: ignore[arg-type]
+    readers.cores = 2
+    for _ in range(200):
+        pool.busy = pool.limit - 1  # the others in flight when this one returns
+        used = min(1.0, pool.limit / readers.cores * cpu_share)  # of each process's core
+        readers._learn(_du.Batch(wall=0.01, running=0.01 * used))
+    assert abs(pool.limit - expected) <= 1  # the estimate settles within one reader
+
+
+@pytest.fixture
+def pools(monkeypatch: pytest.MonkeyPatch) -> list[_readers.ReaderPool]:
+    """Every reader pool a du program opens, kept for inspection after it has closed."""
+    opened: list[_readers.ReaderPool] = []
+    real = _pace.open_reader_pool
+
+    @contextlib.asynccontextmanager
+    async def recording() -> AsyncIterator[_readers.ReaderPool]:
+        async with real() as pool:
+            opened.append(pool)
+            yield pool
+
+    monkeypatch.setattr(_pace, "open_reader_pool", recording)
+    return opened
+
+
+@pytest.mark.parametrize("module", [du3, du4], ids=["du3", "du4"])
+async def test_slow_storage_reads_overlap_up_to_the_semaphore(
+    module: ModuleType,
+    wide_tree: Path,
+    pools: list[_readers.ReaderPool],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(_slowfs, "LATENCY", 0.003)
+    assert await run_main(module, wide_tree) == 0
+    assert capsys.readouterr().out == expected_line(find_totals(wide_tree)) + "\n"
+    (pool,) = pools
+    assert 8 <= pool.peak_busy <= module.SEMAPHORE_TOKENS  # many at once, never above the bound
+    assert pool.processes == (os.cpu_count() or 1)  # in threads of one process per core
+
+
+async def test_warm_cache_reads_one_batch_per_core(
+    medium_tree: Path, pools: list[_readers.ReaderPool], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await run_main(du4, medium_tree) == 0
+    assert capsys.readouterr().out == expected_line(find_totals(medium_tree)) + "\n"
+    assert pools[0].peak_busy <= (os.cpu_count() or 1) + 1
+
+
+def test_progress_grows_on_slow_storage(wide_tree: Path) -> None:
+    """Every 500 ms a line, and each line counts more than the one before."""
+    result = run_cli("du4", "-v", str(wide_tree), env={**os.environ, LATENCY_ENV: "0.03"})
+    lines = result.stdout.splitlines()
+    assert result.returncode == 0, result.stderr
+    counts = [int(TOTALS_LINE.match(line)[1]) for line in lines]  # type: ignore[index]
+    assert len(counts) >= 3  # at least two progress lines before the final one
+    assert counts[0] > 0 and all(a < b for a, b in itertools.pairwise(counts[:-1]))
+    assert lines[-1] == expected_line(find_totals(wide_tree))
+
+
+LATENCY_ENV = "GOPL_TRIO_DU_LATENCY"
+
+
+def hanging_tree(tmp_path: Path) -> Path:
+    """A root with a few files and a directory named ``hung`` that readers hang on."""
+    root = tmp_path / "t"
+    (root / "hung").mkdir(parents=True)
+    (root / "hung" / "never-seen").write_bytes(b"x")
+    for number in range(5):
+        (root / f"f{number}").write_bytes(b"y" * 100)
+    return root
+
+
+def read_a_byte(path: Path) -> bytes:
+    with open(path, "rb") as fifo:
+        return fifo.read(1)
+
+
+async def test_cancel_with_a_reader_stuck_for_ever_returns_within_the_bound(
+    tmp_path: Path,
+    pools: list[_readers.ReaderPool],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    root = hanging_tree(tmp_path)
+    fifo = tmp_path / "hung-signal"
+    os.mkfifo(fifo)
+    monkeypatch.setattr(_slowfs, "HANG", "hung")
+    monkeypatch.setattr(_slowfs, "HANG_SIGNAL", str(fifo))
+    marks: dict[str, float] = {}
+
+    async def enter_once_stuck() -> None:
+        assert await trio.to_thread.run_sync(read_a_byte, fifo) == b"!"
+        marks["cancel"] = trio.current_time()
+
+    status = await run_main(du4, root, cancel_event=enter_once_stuck)
+    returned = trio.current_time() - marks["cancel"]
+    out, err = capsys.readouterr()
+    assert status == 130
+    # What batches brought back: the root's five files, unless the batch that read the root
+    # went on into the hung directory (then they are lost with it).
+    assert out in ("0 files  0.0 GB (cancelled)\n", "5 files  0.0 GB (cancelled)\n")
+    (pool,) = pools
+    (stuck,) = pool.stuck
+    assert err == (
+        f"du4: {root}/hung: stuck in the kernel; exiting without reader process {stuck.pid}\n"
+    )
+    assert returned < _readers.REAP_LIMIT / 2  # the grace period, not the long limit
+
+
+def test_enter_exits_the_cli_from_a_hung_read(tmp_path: Path) -> None:
+    root = hanging_tree(tmp_path)
+    fifo = tmp_path / "hung-signal"
+    os.mkfifo(fifo)
+    env = {**os.environ, "GOPL_TRIO_DU_HANG": "hung", "GOPL_TRIO_DU_HANG_SIGNAL": str(fifo)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gopl_trio.du4", str(root)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert proc.stdin is not None
+    try:
+        assert read_a_byte(fifo) == b"!"  # a reader hangs now
+        proc.stdin.write(b"\n")
+        proc.stdin.flush()
+        out, err = proc.communicate(timeout=10)  # also: no stuck reader holds the pipes open
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert out in (b"0 files  0.0 GB (cancelled)\n", b"5 files  0.0 GB (cancelled)\n")
+    assert re.fullmatch(
+        rb"du4: .*/hung: stuck in the kernel; exiting without reader process \d+\n", err
+    ), err

@@ -5,7 +5,7 @@
   raises `RuntimeError`. For a hand-off use `trio.Semaphore(1)`, which has no owner.
 * A Go `chan struct{}` that is closed is closed for good, like trio.Event; but code ported
   from `threading.Event` or a `sync.Cond` wants to clear and wait again. trio.Event has no
-  `clear()` (removed in trio 0.12, trio #637): make a new Event for each round
+  `clear()` (deprecated in trio 0.12 and since removed, trio #637): make a new Event for each round
   (`Changed` in select_send.py). Guide: "sync.Mutex".
 """
 

@@ -22,6 +22,8 @@ async def worker(
     with results:
         async for job in jobs:
             await trio.sleep(1)  # the work
+            if job < 0:
+                raise ValueError(f"bad job {job}")
             await results.send((job, job * job))
 
 
@@ -50,6 +52,16 @@ async def main() -> None:
     assert await pool(list(range(9)), workers=3) == {i: i * i for i in range(9)}
     assert trio.current_time() - start == 3  # 9 one-second jobs on 3 workers
     assert await pool([], workers=3) == {}
+
+    # A failing worker cancels the others and the feeder; the collector is not left waiting.
+    start = trio.current_time()
+    try:
+        await pool([1, 2, -3, 4, 5, 6, 7], workers=3)
+    except* ValueError as group:
+        assert [str(e) for e in group.exceptions] == ["bad job -3"]
+    else:
+        raise AssertionError("no error")
+    assert trio.current_time() - start == 1
 
 
 if __name__ == "__main__":

@@ -145,6 +145,25 @@ def test_modules_the_guide_names_exist() -> None:
     assert not missing, f"the guide names modules that do not exist: {missing}"
 
 
+def test_names_the_guide_gives_exist() -> None:
+    # `_net.accept`, `gopl_trio._stdio.StdinStream`: a renamed helper must not leave the
+    # guide describing a function that is gone.
+    text = guide()
+    pairs = set(re.findall(r"`(_[a-z_]+)\.([A-Za-z_]\w*)", text))
+    pairs |= set(re.findall(r"gopl_trio\.(_?[a-z_0-9]+)\.([A-Za-z_]\w*)", text))
+    missing = []
+    for module_name, attribute in sorted(pairs):
+        if (
+            attribute == "py"
+            or not (Path(gopl_trio.__file__).parent / f"{module_name}.py").is_file()
+        ):
+            continue  # a file name, or a missing module (reported by the test above)
+        module = importlib.import_module(f"gopl_trio.{module_name}")
+        if not hasattr(module, attribute):
+            missing.append(f"{module_name}.{attribute}")
+    assert not missing, f"the guide names functions or classes that do not exist: {missing}"
+
+
 def test_the_memo_call_counts_quoted_in_the_guide() -> None:
     # The guide quotes one real-clock run of `python -m gopl_trio.memoN`; the call counts in it
     # are deterministic, so they must be what the driver prints on the virtual clock.

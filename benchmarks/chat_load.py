@@ -3,48 +3,76 @@
 N clients (default 200) send messages at R messages per second in total (default 200);
 every message goes to every client. We measure, at each receiver other than the sender,
 the time from send to receipt (p50/p99/max), and count deliveries that never arrived.
-The load generator is this process, a plain `selectors` loop over non-blocking sockets;
-each server runs in its own process, so the two never share an event loop or a core's time
-slice beyond what the OS gives them.
 
-Two servers side by side, same load:
-  * ours  -- `python -m gopl_trio.chat`: bounded per-client queues, broadcaster never waits;
+The load generator is a set of worker processes (plain `selectors` loops over non-blocking
+sockets), each owning a slice of the clients: one process cannot read 200,000 lines a second
+and also keep time, and a saturated generator measures itself, not the server. `--procs`
+sets how many (default: one per 40,000 deliveries a second); each row reports the busiest
+worker's CPU, which should stay well under one core (≤ ~60%). The server runs in its own
+process too. Send times travel in the messages (CLOCK_MONOTONIC is shared by all processes).
+
+Servers side by side, same load (`--servers`, default ours,book):
+  * ours  -- `python -m gopl_trio.chat` (per-client `_outbox.Outbox`, one writing task);
+  * plain -- the plain form of exercise 8.15, built here: a buffered memory channel and a
+    writer task per client, `send_nowait` that drops when full, the writer sending all that
+    waits in one write -- what `_outbox` is measured against;
   * book  -- a faithful trio port of the book's design (built here, `--serve-book`): the
     broadcaster hands each message to each client's unbuffered channel and waits.
 Two scenarios: `normal`, and `stalled`: one extra client that never reads (small receive
 buffer) joins first, and a flooder sends a burst to fill its buffers before the timed load.
+`--rate` takes a list (`--rate 200,400,800`): one row per rate, to find where p99 passes
+100 ms.
 
-    python -m benchmarks.chat_load [--quick] [--clients N] [--rate R] [--duration S]
-                                   [--only ours|book] [--json PATH]
+    python -m benchmarks.chat_load [--quick] [--clients N] [--rate R[,R...]] [--duration S]
+                                   [--procs P] [--servers ours,plain,book] [--json PATH]
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
+import itertools
 import json
 import math
+import multiprocessing
+import multiprocessing.connection
 import os
 import platform
 import re
-import selectors
+import resource
+import select
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import trio
 
-from gopl_trio import _net
+from gopl_trio._lines import LineReader
+from gopl_trio._tcp import PEER_GONE
+
+MAX_CLIENTS = 5000
+DELIVERIES_PER_PROC = 80_000  # per second: what one worker reads at about a third of a core
+# Bytes asked for per read. Not more: CPython allocates the whole buffer for every recv, and
+# above glibc's mmap threshold (128 KiB) each read became an mmap/munmap pair -- most of what
+# the old single-process generator spent its core on.
+READ_SIZE = 64 * 1024
+BUCKET_NS = 10_000  # latency histogram resolution: 10 µs
 
 # --- the book's design, ported as is: the server that stalls --------------------------------
 
 
-async def serve_book(listener: trio.SocketListener) -> None:
-    """gopl.io/ch8/chat's shape: unbuffered client channels, a broadcaster that waits."""
+async def serve_book(listener: trio.SocketListener, queue: int = 0) -> None:
+    """gopl.io/ch8/chat's shape: unbuffered client channels, a broadcaster that waits.
+
+    With *queue* > 0, the plain form of exercise 8.15 instead ("plain"): each client's
+    channel holds *queue* messages, the broadcaster drops what does not fit
+    (`send_nowait`), and the writer sends all that is waiting in one write.
+    """
     events_send, events_recv = trio.open_memory_channel[tuple[str, Any]](0)
 
     async def broadcaster() -> None:
@@ -52,7 +80,11 @@ async def serve_book(listener: trio.SocketListener) -> None:
         async for kind, value in events_recv:
             if kind == "message":
                 for cli in list(clients):
-                    await cli.send(value)  # blocks while this client's writer is blocked
+                    if queue:
+                        with contextlib.suppress(trio.WouldBlock):
+                            cli.send_nowait(value)
+                    else:
+                        await cli.send(value)  # blocks while this client's writer is blocked
             elif kind == "entering":
                 clients.add(value)
             else:
@@ -61,20 +93,25 @@ async def serve_book(listener: trio.SocketListener) -> None:
 
     async def client_writer(conn: trio.SocketStream, ch: trio.MemoryReceiveChannel[str]) -> None:
         async for msg in ch:
+            msgs = [msg]
+            with contextlib.suppress(trio.WouldBlock):
+                while queue and len(msgs) < queue:
+                    msgs.append(ch.receive_nowait())
             # Go's clientWriter ignores write errors and keeps draining its channel.
-            with contextlib.suppress(*_net.PEER_GONE):
-                await conn.send_all(msg.encode() + b"\n")
+            with contextlib.suppress(*PEER_GONE):
+                await conn.send_all("".join(m + "\n" for m in msgs).encode())
 
     async def handle_conn(conn: trio.SocketStream) -> None:
-        ch_send, ch_recv = trio.open_memory_channel[str](0)
+        ch_send, ch_recv = trio.open_memory_channel[str](queue)
         async with conn, trio.open_nursery() as nursery:
             nursery.start_soon(client_writer, conn, ch_recv)
-            lines = _net.LineReader(conn)
+            lines = LineReader(conn)
             first = await lines.receive_line()
             who = first.text if first else "?"
             await ch_send.send("You are " + who)
             await events_send.send(("message", who + " has arrived"))
             await events_send.send(("entering", ch_send))
+            await ch_send.send("Nobody else is here")  # the load generator's cue: it is in
             while (line := await lines.receive_line()) is not None:
                 await events_send.send(("message", who + ": " + line.text))
             await events_send.send(("leaving", ch_send))
@@ -87,11 +124,12 @@ async def serve_book(listener: trio.SocketListener) -> None:
             nursery.start_soon(handle_conn, conn)
 
 
-def run_book_server() -> None:
+def run_book_server(queue: int) -> None:
     async def main() -> None:
-        listener = await _net.open_listener("127.0.0.1", 0)
-        print(f"book: listening on {_net.bound_address(listener)}", file=sys.stderr, flush=True)
-        await serve_book(listener)
+        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+        port = listeners[0].socket.getsockname()[1]
+        print(f"book: listening on 127.0.0.1:{port}", file=sys.stderr, flush=True)
+        await serve_book(listeners[0], queue)
 
     try:
         trio.run(main)
@@ -103,10 +141,17 @@ def run_book_server() -> None:
 
 SERVERS = {
     "ours": [sys.executable, "-m", "gopl_trio.chat", *["--host", "127.0.0.1", "--port", "0"]],
+    "plain": [sys.executable, "-m", "benchmarks.chat_load", "--serve-book", "--queue", "256"],
     "book": [sys.executable, "-m", "benchmarks.chat_load", "--serve-book"],
 }
 if os.environ.get("CHAT_LOAD_SERVER"):  # profiling hook: any command printing "listening on"
     SERVERS["ours"] = os.environ["CHAT_LOAD_SERVER"].split()
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Server:
@@ -121,9 +166,7 @@ class Server:
         self.port = int(match.group(1))
 
     def cpu_seconds(self) -> float:
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            fields = f.read().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return proc_cpu_seconds(self.proc.pid)
 
     def rss_mb(self) -> float:
         with open(f"/proc/{self.proc.pid}/status") as f:
@@ -143,12 +186,13 @@ class Server:
             print(err, file=sys.stderr)
 
 
-# --- the load generator ---------------------------------------------------------------------
+# --- the load generator: one worker process per slice of the clients ------------------------
 
 
 class Conn:
     def __init__(self, index: int, sock: socket.socket) -> None:
         self.index = index
+        self.name = b"c%d" % index
         self.sock = sock
         self.buf = b""
 
@@ -163,159 +207,296 @@ def connect(port: int, name: str, rcvbuf: int | None = None) -> socket.socket:
     return sock
 
 
-def pump(sel: selectors.BaseSelector, timeout: float, on_line: Any) -> None:
-    for key, _ in sel.select(timeout):
-        conn: Conn = key.data
-        try:
-            data = conn.sock.recv(1 << 18)
-        except (BlockingIOError, InterruptedError):
-            continue
-        except OSError:
-            data = b""
-        if not data:
-            sel.unregister(conn.sock)
-            continue
-        now = time.monotonic_ns()
-        lines = (conn.buf + data).split(b"\n")
-        conn.buf = lines.pop()
-        for line in lines:
-            on_line(conn.index, line, now)
+class Poller:
+    """An epoll loop over the clients' sockets that hands over whole lines, many at a time.
+
+    The worker's CPU per delivery is what limits how many clients one worker can simulate, so
+    this avoids `selectors`' per-event objects and parses with one regex per read.
+    """
+
+    def __init__(self, conns: list[Conn], control: multiprocessing.connection.Connection) -> None:
+        self.epoll = select.epoll()
+        self.conns = {conn.sock.fileno(): conn for conn in conns}
+        self.reads = 0
+        for fd in self.conns:
+            self.epoll.register(fd, select.EPOLLIN)
+        self.epoll.register(control.fileno(), select.EPOLLIN)
+
+    def pump(self, timeout: float, on_lines: Callable[[Conn, bytes, int], None]) -> None:
+        """Wait up to *timeout* s; pass each socket's complete lines to *on_lines*."""
+        for fd, _ in self.epoll.poll(timeout):
+            conn = self.conns.get(fd)
+            if conn is None:
+                continue  # the control pipe: the caller looks at it
+            try:
+                data = conn.sock.recv(READ_SIZE)
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError:
+                data = b""
+            if not data:
+                self.epoll.unregister(fd)
+                del self.conns[fd]
+                continue
+            now = time.monotonic_ns()
+            self.reads += 1
+            data = conn.buf + data
+            end = data.rfind(b"\n") + 1
+            conn.buf = data[end:]
+            if end:
+                on_lines(conn, data[:end], now)
 
 
-def run_load(
+TIMED = re.compile(rb"^(c\d+): m \d+ (\d+)$", re.MULTILINE)  # sender: m K SEND_TIME_NS
+JOINED = re.compile(rb"^(?:Already here|Nobody else is here)", re.MULTILINE)
+DROPPED = re.compile(rb"^\((\d+) messages dropped", re.MULTILINE)
+
+
+def worker(
+    control: multiprocessing.connection.Connection,
     port: int,
+    own: range,
     clients: int,
     rate: float,
     duration: float,
-    stalled: bool,
-    flood_kb: int,
     patience: float,
+) -> None:
+    """Connect the clients in *own*, report ready, wait for the start time, load, report."""
+    conns = [Conn(i, connect(port, f"c{i}")) for i in own]
+    poller = Poller(conns, control)
+
+    # A client is in the room once it has been told who else is (the broadcaster adds it then).
+    waiting = set(own)
+
+    def on_greeting(conn: Conn, lines: bytes, now: int) -> None:
+        if JOINED.search(lines):
+            waiting.discard(conn.index)
+
+    give_up = time.monotonic() + 60.0
+    while waiting:
+        if time.monotonic() > give_up:
+            control.send(("error", f"{len(waiting)} of {len(own)} clients never joined"))
+            return
+        poller.pump(0.05, on_greeting)
+    control.send(("ready",))
+
+    def ignore(conn: Conn, lines: bytes, now: int) -> None:
+        pass
+
+    while not control.poll():  # others join, a flood passes: drain until told to start
+        poller.pump(0.05, ignore)
+    _, start_ns = control.recv()
+
+    total = int(rate * duration)
+    mine = [k for k in range(total) if k % clients in own]
+    latencies: collections.Counter[int] = collections.Counter()
+    delivered = 0
+    worst = 0
+    notified = 0  # deliveries the server dropped and said so ("N messages dropped")
+
+    def on_lines(conn: Conn, lines: bytes, now: int) -> None:
+        nonlocal delivered, worst, notified
+        timed = [
+            now - int(sent) for sender, sent in TIMED.findall(lines) if sender != conn.name
+        ]  # the sender's own echo does not count
+        if timed:
+            delivered += len(timed)
+            worst = max(worst, *timed)
+            latencies.update(lat // BUCKET_NS for lat in timed)
+        if b"messages dropped" in lines:
+            notified += sum(int(n) for n in DROPPED.findall(lines))
+
+    while time.monotonic_ns() < start_ns:
+        poller.pump(max(0.0, (start_ns - time.monotonic_ns()) / 1e9), ignore)
+    cpu0, t0, reads0 = time.process_time(), time.monotonic(), poller.reads
+    unsent = 0
+    for k in mine:
+        due = start_ns + int(k * 1e9 / rate)
+        while (now := time.monotonic_ns()) < due:
+            poller.pump((due - now) / 1e9, on_lines)
+        sender = conns[k % clients - own.start].sock
+        msg = b"m %d %d\n" % (k, time.monotonic_ns())
+        try:
+            if sender.send(msg) != len(msg):
+                unsent += 1
+        except BlockingIOError:  # the server is not reading from this client
+            unsent += 1
+    end_ns = start_ns + int(total * 1e9 / rate)
+    while (now := time.monotonic_ns()) < end_ns:
+        poller.pump((end_ns - now) / 1e9, on_lines)
+    expected = total * len(own) - len(mine)
+    # Wait for stragglers while they keep coming (at most 10 s); what never comes is lost.
+    give_up = time.monotonic() + 10.0 * patience
+    quiet_since, seen = time.monotonic(), delivered
+    while delivered < expected and time.monotonic() < min(give_up, quiet_since + patience):
+        poller.pump(0.05, on_lines)
+        if delivered > seen:
+            quiet_since, seen = time.monotonic(), delivered
+    elapsed = time.monotonic() - t0
+    cpu = (time.process_time() - cpu0) / elapsed
+    reads = poller.reads - reads0
+    control.send(
+        ("done", delivered, expected, dict(latencies), worst, notified, unsent, cpu, reads)
+    )
+    control.recv()  # close only when told: others may still be waiting for stragglers
+    for conn in conns:
+        conn.sock.close()
+    poller.epoll.close()
+
+
+class Workers:
+    """The worker processes for one scenario, each owning a contiguous slice of the clients."""
+
+    def __init__(self, port: int, args: argparse.Namespace, rate: float, procs: int) -> None:
+        ctx = multiprocessing.get_context("fork")
+        self.pipes = []
+        self.procs = []
+        bounds = [args.clients * p // procs for p in range(procs + 1)]
+        for lo, hi in itertools.pairwise(bounds):
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(
+                target=worker,
+                args=(child, port, range(lo, hi), args.clients, rate, args.duration, args.patience),
+                daemon=True,
+            )
+            proc.start()
+            child.close()
+            self.pipes.append(parent)
+            self.procs.append(proc)
+
+    def gather(self) -> list[tuple[Any, ...]]:
+        replies = []
+        for pipe in self.pipes:
+            reply = pipe.recv()
+            if reply[0] == "error":
+                raise RuntimeError(reply[1])
+            replies.append(reply)
+        return replies
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        for pipe in self.pipes:
+            pipe.send(message)
+
+    def close(self) -> None:
+        for proc in self.procs:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+
+
+def drain(sock: socket.socket, seconds: float) -> None:
+    """Read and discard whatever *sock* receives for *seconds*."""
+    sock.setblocking(True)
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        sock.settimeout(left)
+        try:
+            if not sock.recv(1 << 18):
+                return
+        except TimeoutError:
+            return
+
+
+def run_load(
+    server: Server, args: argparse.Namespace, rate: float, stalled: bool
 ) -> dict[str, Any]:
-    sel: selectors.BaseSelector = selectors.DefaultSelector()
+    port = server.port
+    procs = args.procs or max(1, min(16, math.ceil(args.clients * rate / DELIVERIES_PER_PROC)))
     extra: list[socket.socket] = []
     if stalled:  # joins first, then never reads: its buffers fill, then its queue
         extra.append(connect(port, "stalled", rcvbuf=4096))
-    conns = []
-    for i in range(clients):
-        conn = Conn(i, connect(port, f"c{i}"))
-        conns.append(conn)
-        sel.register(conn.sock, selectors.EVENT_READ, conn)
-
-    def ignore(index: int, line: bytes, now: int) -> None:
-        pass
-
-    # Wait until every client is in the room: the last one sends probes until everybody,
-    # itself included, has heard one (a message reaches only clients already arrived).
-    heard: set[int] = set()
-
-    def on_probe(index: int, line: bytes, now: int) -> None:
-        if line.endswith(b": probe"):
-            heard.add(index)
-
-    give_up = time.monotonic() + 30.0
-    while len(heard) < clients:
-        if time.monotonic() > give_up:
-            raise RuntimeError(f"only {len(heard)} of {clients} clients joined")
-        conns[-1].sock.send(b"probe\n")
-        probe_sent = time.monotonic()
-        while len(heard) < clients and time.monotonic() < probe_sent + 0.2:
-            pump(sel, 0.05, on_probe)
-    settle = time.monotonic() + 0.2 * patience  # the remaining probes drain
-    while time.monotonic() < settle:
-        pump(sel, 0.05, ignore)
-
-    if stalled and flood_kb:
-        flooder = connect(port, "flooder")
-        flooder.setblocking(True)
-        line = b"f" * 1000 + b"\n"
-        flooder.sendall(line * flood_kb)
-        extra.append(flooder)
-        deadline = time.monotonic() + patience * (1.0 + flood_kb / 500)
-        while time.monotonic() < deadline:
-            pump(sel, 0.05, ignore)
-
-    total = int(rate * duration)
-    counts = [0] * total
-    latencies: list[int] = []
-    marker = b"m"
-    notified = [0]  # deliveries the server dropped and said so ("N messages dropped")
-
-    def on_line(index: int, line: bytes, now: int) -> None:
-        parts = line.split(b" ")
-        if len(parts) == 4 and parts[1] == marker:
-            k = int(parts[2])
-            if k % clients != index:  # the sender's own echo does not count
-                counts[k] += 1
-                latencies.append(now - int(parts[3]))
-        elif line.startswith(b"(") and b" messages dropped" in line:
-            notified[0] += int(parts[0][1:])
-
-    start = time.monotonic()
-    next_k = 0
-    unsent = 0
-    while next_k < total:
-        now = time.monotonic()
-        due = min(total, int((now - start) * rate) + 1)
-        while next_k < due:
-            sender = conns[next_k % clients].sock
-            msg = b"m %d %d\n" % (next_k, time.monotonic_ns())
-            try:
-                if sender.send(msg) != len(msg):
-                    unsent += 1
-            except BlockingIOError:  # the server is not reading from this client
-                unsent += 1
-            next_k += 1
-        pump(sel, max(0.0, start + next_k / rate - time.monotonic()), on_line)
-    expected = total * (clients - 1)
-    # Wait for stragglers while they keep coming (at most 10 s); what never comes is lost.
-    give_up = time.monotonic() + 10.0 * patience
-    quiet_since, seen = time.monotonic(), len(latencies)
-    while len(latencies) < expected and time.monotonic() < min(give_up, quiet_since + patience):
-        pump(sel, 0.05, on_line)
-        if len(latencies) > seen:
-            quiet_since, seen = time.monotonic(), len(latencies)
+    workers = Workers(port, args, rate, procs)
+    try:
+        workers.gather()  # everyone is in the room
+        if stalled and args.flood_kb:
+            flooder = connect(port, "flooder")
+            flooder.setblocking(True)
+            flooder.sendall((b"f" * 1000 + b"\n") * args.flood_kb)
+            extra.append(flooder)
+            drain(flooder, args.patience * (1.0 + args.flood_kb / 500))
+        start_ns = time.monotonic_ns() + 200_000_000
+        workers.send(("go", start_ns))
+        # CPU over the timed load only (joining 1,000 clients is work of another kind).
+        cpu0, busy0, t0 = server.cpu_seconds(), machine_busy_seconds(), time.monotonic()
+        replies = workers.gather()
+        elapsed = time.monotonic() - t0
+        server_cpu = (server.cpu_seconds() - cpu0) / elapsed
+        busy = (machine_busy_seconds() - busy0) / elapsed
+        workers.send(("close",))
+    finally:
+        workers.close()
 
     # The stalled client finally reads: how much was kept for it, and what was it told?
     stalled_got, stalled_told = 0, 0
     if stalled:
-        tail = Conn(-1, extra[0])
-        sel.register(tail.sock, selectors.EVENT_READ, tail)
-
-        def on_stalled_line(index: int, line: bytes, now: int) -> None:
-            nonlocal stalled_got, stalled_told
-            if line.startswith(b"(") and b" messages dropped" in line:
-                stalled_told += int(line[1:].split(b" ")[0])
-            elif b": m " in line:
-                stalled_got += 1
-
-        for conn in conns:
-            sel.unregister(conn.sock)
-        last = time.monotonic()
-        while time.monotonic() < last + patience:
-            before = stalled_got + stalled_told
-            pump(sel, 0.05, on_stalled_line)
-            if stalled_got + stalled_told > before:
-                last = time.monotonic()
-
-    for conn in conns:
-        conn.sock.close()
+        sock = extra[0]
+        sock.setblocking(True)
+        buf = b""
+        while True:
+            sock.settimeout(args.patience)
+            try:
+                data = sock.recv(1 << 18)
+            except TimeoutError:
+                break
+            if not data:
+                break
+            lines = (buf + data).split(b"\n")
+            buf = lines.pop()
+            for line in lines:
+                if line.startswith(b"(") and b" messages dropped" in line:
+                    stalled_told += int(line[1:].split(b" ")[0])
+                elif b": m " in line:
+                    stalled_got += 1
     for sock in extra:
         sock.close()
-    sel.close()
 
-    ms = sorted(lat / 1e6 for lat in latencies)
+    histogram: collections.Counter[int] = collections.Counter()
+    delivered = expected = notified = unsent = worst = 0
+    cpus = []
+    reads = 0
+    for _, got, want, hist, max_ns, told, not_sent, cpu, got_reads in replies:
+        reads += got_reads
+        delivered += got
+        expected += want
+        histogram.update(hist)
+        worst = max(worst, max_ns)
+        notified += told
+        unsent += not_sent
+        cpus.append(cpu)
     return {
-        "messages": total,
-        "deliveries": len(latencies),
-        "lost": expected - len(latencies),
-        "dropped_notified": notified[0],
+        "messages": int(rate * args.duration),
+        "deliveries": delivered,
+        "lost": expected - delivered,
+        "dropped_notified": notified,
         "unsent": unsent,
         "stalled_received": stalled_got,
         "stalled_told_dropped": stalled_told,
-        "p50_ms": statistics.median(ms) if ms else float("nan"),
-        "p99_ms": ms[int(0.99 * (len(ms) - 1))] if ms else float("nan"),
-        "max_ms": ms[-1] if ms else float("nan"),
+        "p50_ms": quantile_ms(histogram, 0.50),
+        "p99_ms": quantile_ms(histogram, 0.99),
+        "max_ms": worst / 1e6 if delivered else float("nan"),
+        "lines_per_read": delivered / reads if reads else float("nan"),
+        "loadgen_procs": procs,
+        "loadgen_cpu_max": max(cpus),
+        "loadgen_cpu_total": sum(cpus),
+        "server_cpu": server_cpu,
+        # CPU used by unrelated processes meanwhile (cores, 1.0 = one)
+        "other_cpu": max(0.0, busy - server_cpu - sum(cpus)),
     }
+
+
+def quantile_ms(histogram: collections.Counter[int], q: float) -> float:
+    """The q-quantile of the latencies, in ms (to the histogram's 10 µs resolution)."""
+    count = sum(histogram.values())
+    if not count:
+        return float("nan")
+    rank = int(q * (count - 1))
+    seen = 0
+    for bucket in sorted(histogram):
+        seen += histogram[bucket]
+        if seen > rank:
+            return (bucket + 0.5) * BUCKET_NS / 1e6
+    raise AssertionError("unreachable")
 
 
 def machine_busy_seconds() -> float:
@@ -326,26 +507,10 @@ def machine_busy_seconds() -> float:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def scenario(variant: str, name: str, args: argparse.Namespace) -> dict[str, Any]:
+def scenario(variant: str, name: str, rate: float, args: argparse.Namespace) -> dict[str, Any]:
     server = Server(variant)
     try:
-        cpu0, t0 = server.cpu_seconds(), time.monotonic()
-        own0 = time.process_time()
-        busy0 = machine_busy_seconds()
-        result = run_load(
-            server.port,
-            args.clients,
-            args.rate,
-            args.duration,
-            stalled=name == "stalled",
-            flood_kb=args.flood_kb,
-            patience=0.5 if args.quick else 1.0,
-        )
-        elapsed = time.monotonic() - t0
-        cpu = (server.cpu_seconds() - cpu0) / elapsed
-        own = (time.process_time() - own0) / elapsed
-        busy = (machine_busy_seconds() - busy0) / elapsed
-        other = max(0.0, busy - cpu - own)
+        result = run_load(server, args, rate, stalled=name == "stalled")
         rss = server.rss_mb()
     finally:
         server.stop()
@@ -353,12 +518,10 @@ def scenario(variant: str, name: str, args: argparse.Namespace) -> dict[str, Any
         "server": variant,
         "scenario": name,
         "clients": args.clients,
-        "rate": args.rate,
+        "rate": rate,
+        "deliveries_per_s": rate * (args.clients - 1),
         **result,
-        "server_cpu": cpu,
         "server_peak_rss_mb": rss,
-        "loadgen_cpu": own,
-        "other_cpu": other,  # CPU used by unrelated processes meanwhile (cores, 1.0 = one)
     }
 
 
@@ -378,67 +541,102 @@ def none_if_nan(value: Any) -> Any:
 
 def print_table(rows: list[dict[str, Any]]) -> None:
     head = (
-        "| server | scenario | clients | msg/s | delivered | lost (of which notified) "
-        "| p50 ms | p99 ms | max ms | server CPU | server peak RSS | other load |"
+        "| server | scenario | clients | msg/s | deliveries/s | delivered | lost (notified) "
+        "| p50 ms | p99 ms | max ms | server CPU | server peak RSS "
+        "| lines/read | load gen: procs × max CPU | other load |"
     )
     print(head)
     print("|---" * (head.count("|") - 1) + "|")
     for r in rows:
         print(
             f"| {r['server']} | {r['scenario']} | {r['clients']} | {r['rate']:g} "
-            f"| {r['deliveries']} | {r['lost']} ({r['dropped_notified']}) "
+            f"| {r['deliveries_per_s']:,.0f} | {r['deliveries']} "
+            f"| {r['lost']} ({r['dropped_notified']}) "
             f"| {ms(r['p50_ms'])} | {ms(r['p99_ms'])} | {ms(r['max_ms'])} "
             f"| {r['server_cpu']:.0%} | {r['server_peak_rss_mb']:.0f} MB "
-            f"| {r['other_cpu']:.0%} |"
+            f"| {r['lines_per_read']:.1f} "
+            f"| {r['loadgen_procs']} × {r['loadgen_cpu_max']:.0%} | {r['other_cpu']:.0%} |"
         )
-    by = {(r["server"], r["scenario"]): r for r in rows}
+    by = {(r["server"], r["scenario"], r["rate"]): r for r in rows}
     for r in rows:
         if r["scenario"] == "stalled":
             print(
-                f"{r['server']}: the stalled client, reading at last, got {r['stalled_received']} "
-                f"timed messages and was told {r['stalled_told_dropped']} messages were dropped "
-                "(flood and probes included)"
+                f"{r['server']} @ {r['rate']:g} msg/s: the stalled client, reading at last, got "
+                f"{r['stalled_received']} timed messages and was told "
+                f"{r['stalled_told_dropped']} messages were dropped (flood included)"
             )
-    for variant in ("ours", "book"):
-        normal, stalled = by.get((variant, "normal")), by.get((variant, "stalled"))
-        if normal and stalled and normal["p99_ms"] > 0:
+    for (variant, name, rate), stalled in by.items():
+        normal = by.get((variant, "normal", rate))
+        if name == "stalled" and normal and normal["p99_ms"] > 0:
             print(
-                f"{variant}: stalled/normal p99 = {ratio(stalled['p99_ms'], normal['p99_ms'])}, "
-                f"lost {stalled['lost']} of {stalled['messages'] * (stalled['clients'] - 1)}"
+                f"{variant} @ {rate:g} msg/s: stalled/normal p99 = "
+                f"{ratio(stalled['p99_ms'], normal['p99_ms'])}, lost {stalled['lost']} "
+                f"of {stalled['messages'] * (stalled['clients'] - 1)}"
             )
+
+
+def raise_descriptor_limit(clients: int) -> None:
+    """The server (a child) and the workers inherit the limit; each client costs both one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = clients + 200
+    if soft != resource.RLIM_INFINITY and soft < want:
+        if hard != resource.RLIM_INFINITY and hard < want:
+            sys.exit(f"chat_load: {clients} clients need `ulimit -n {want}` (hard limit {hard})")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+def positive_floats(text: str) -> list[float]:
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from None
+    if not all(value > 0 for value in values):
+        raise argparse.ArgumentTypeError(f"rates must be positive: {text}")
+    return values
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="chat_load", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a few seconds per scenario")
-    parser.add_argument("--clients", type=int, default=200)
-    parser.add_argument("--rate", type=float, default=200.0, help="messages per second in total")
+    parser.add_argument("--clients", type=int, default=200, help=f"2 to {MAX_CLIENTS}")
+    parser.add_argument(
+        "--rate", type=positive_floats, default=[200.0], help="messages per second in total"
+    )
     parser.add_argument("--duration", type=float, default=None, help="seconds of load")
+    parser.add_argument("--procs", type=int, default=0, help="load worker processes (0: auto)")
     parser.add_argument("--flood-kb", type=int, default=None, help="burst before `stalled`")
-    parser.add_argument("--only", choices=["ours", "book"], default=None)
+    parser.add_argument(
+        "--servers", default="ours,book", help="any of ours,plain,book (default: ours,book)"
+    )
     parser.add_argument("--scenarios", default="normal,stalled")
     parser.add_argument("--json", metavar="PATH")
     parser.add_argument("--serve-book", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--queue", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_book:
-        run_book_server()
+        run_book_server(args.queue)
         return 0
-    if not 2 <= args.clients <= 1000:
-        parser.error("--clients must be between 2 and 1000")
+    if not 2 <= args.clients <= MAX_CLIENTS:
+        parser.error(f"--clients must be between 2 and {MAX_CLIENTS}")
     if args.duration is None:
         args.duration = 2.0 if args.quick else 10.0
     if args.flood_kb is None:
         args.flood_kb = 256 if args.quick else 512
+    args.patience = 0.5 if args.quick else 1.0
+    raise_descriptor_limit(args.clients)
 
     rows = []
-    for variant in [args.only] if args.only else ["ours", "book"]:
-        for name in args.scenarios.split(","):
-            rows.append(scenario(variant, name, args))
-            print(
-                f"# {variant}/{name}: p99 {ms(rows[-1]['p99_ms'])} ms, lost {rows[-1]['lost']}, "
-                f"load generator CPU {rows[-1]['loadgen_cpu']:.0%}",
-                file=sys.stderr,
-            )
+    for variant in args.servers.split(","):
+        for rate in args.rate:
+            for name in args.scenarios.split(","):
+                rows.append(scenario(variant, name, rate, args))
+                r = rows[-1]
+                print(
+                    f"# {variant}/{name} @ {rate:g} msg/s: p99 {ms(r['p99_ms'])} ms, "
+                    f"lost {r['lost']}, server CPU {r['server_cpu']:.0%}, load generator "
+                    f"{r['loadgen_procs']} × ≤{r['loadgen_cpu_max']:.0%}",
+                    file=sys.stderr,
+                )
     print_table(rows)
     if args.json:
         with open(args.json, "w") as f:

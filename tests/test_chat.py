@@ -1,19 +1,25 @@
-"""Tests for the chat server (gopl.io/ch8/chat, exercises 8.12-8.15) over loopback sockets."""
+"""Tests for the chat server (gopl.io/ch8/chat, exercises 8.12-8.15) over loopback sockets.
+
+The timed tests (8.13's idle limit) run on a MockClock whose autojump threshold is not zero:
+virtual time jumps only after the real sockets have been quiet for a real 50 ms.
+"""
 
 from __future__ import annotations
 
 import re
+import resource
 import signal
 import socket
 import struct
 import subprocess
 import sys
+import time
 
 import pytest
 import trio
 import trio.testing
 
-from gopl_trio import _net, chat
+from gopl_trio import _lines, _outbox, _tcp, chat
 
 
 class Client:
@@ -23,7 +29,7 @@ class Client:
 
     def __init__(self, conn: trio.SocketStream) -> None:
         self.conn = conn
-        self.lines = _net.LineReader(conn)
+        self.lines = _lines.LineReader(conn)
 
     @classmethod
     async def join(cls, port: int, name: str, *, expect_present: str | None = None) -> Client:
@@ -56,11 +62,17 @@ class Client:
         await self.conn.aclose()
 
 
-async def start(nursery: trio.Nursery, **options: float) -> int:
-    listener = await _net.open_listener("127.0.0.1", 0)
-    nursery.start_soon(lambda: chat.serve(listener, **options))  # type: ignore[arg-type]
-    port: int = listener.socket.getsockname()[1]
-    return port
+async def start(nursery: trio.Nursery, idle: float = chat.IDLE, queue: int = chat.QUEUE) -> int:
+    listener = await _tcp.open_listener("127.0.0.1", 0, "chat")
+    nursery.start_soon(lambda: chat.serve(listener, idle=idle, queue=queue))
+    return listener.port
+
+
+@pytest.fixture
+def virtual_time(mock_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test must also name `mock_clock` itself: pytest-trio runs it on that clock then."""
+    mock_clock.autojump_threshold = 0.05  # real seconds of quiet before virtual time jumps
+    monkeypatch.setattr(Client, "timeout", 1000.0)
 
 
 async def test_arrivals_messages_and_departures(nursery: trio.Nursery) -> None:
@@ -115,9 +127,8 @@ async def test_a_blank_name_falls_back_to_the_address(nursery: trio.Nursery) -> 
 
 
 async def test_idle_clients_are_disconnected(
-    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch
+    mock_clock: trio.testing.MockClock, virtual_time: None, nursery: trio.Nursery
 ) -> None:
-    monkeypatch.setattr(Client, "timeout", 1000.0)
     port = await start(nursery, idle=300)
     start_time = trio.current_time()
     quiet = await Client.join(port, "quiet")
@@ -139,13 +150,14 @@ async def test_idle_clients_are_disconnected(
 
 
 async def test_a_client_that_never_sends_its_name_times_out_too(
-    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch
+    mock_clock: trio.testing.MockClock, virtual_time: None, nursery: trio.Nursery
 ) -> None:
-    monkeypatch.setattr(Client, "timeout", 1000.0)
     port = await start(nursery, idle=60)
+    start_time = trio.current_time()
     client = Client(await trio.open_tcp_stream("127.0.0.1", port))
     assert await client.line() == "Enter your name:"
     assert await client.line() is None
+    assert round(trio.current_time() - start_time) == 60
     await client.aclose()
 
 
@@ -164,10 +176,10 @@ async def test_abuse_long_line_binary_and_reset(nursery: trio.Nursery) -> None:
             await vandal.say("\xff\xfe binary \x00 bytes")
 
         inner.start_soon(flood)
-        assert await vandal.line() == f"Line dropped: longer than {_net.MAX_LINE} bytes"
+        assert await vandal.line() == f"Line dropped: longer than {_lines.MAX_LINE} bytes"
     # The rest of that line was discarded; its next line is delivered, with U+FFFD for bad bytes.
     await vandal.say(b"\xff\xfe binary \x00 bytes\n")
-    assert await watcher.line() == "vandal: \ufffd\ufffd binary \x00 bytes"
+    assert await watcher.line() == "vandal: \ufffd\ufffd binary ^@ bytes"
 
     # An abrupt reset: everyone else hears that the client left, and the server goes on.
     linger = struct.pack("ii", 1, 0)
@@ -180,6 +192,18 @@ async def test_abuse_long_line_binary_and_reset(nursery: trio.Nursery) -> None:
     assert await watcher.line() == "late: hi"
     await watcher.aclose()
     await late.aclose()
+
+
+async def test_control_characters_are_shown_as_cat_v_shows_them(nursery: trio.Nursery) -> None:
+    port = await start(nursery)
+    watcher = await Client.join(port, "watcher")
+    vandal = await Client.join(port, "vandal")
+    assert await watcher.line() == "vandal has arrived"
+    await vandal.say("\x1b[2J\rwatcher: my password is\tsecret\x7f\x07")
+    assert await watcher.line() == "vandal: ^[[2J^Mwatcher: my password is\tsecret^?^G"
+    assert chat.visible("plain text, ünïcode") == "plain text, ünïcode"
+    await watcher.aclose()
+    await vandal.aclose()
 
 
 @pytest.mark.parametrize("limit", ["messages", "bytes"])
@@ -198,14 +222,14 @@ async def test_a_stalled_client_never_delays_the_others(
         monkeypatch.setattr(chat, "QUEUE_BYTES", 64 * 1024)
         port = await start(nursery, queue=1_000_000)
     peak_queued = 0  # the most bytes the server ever held for one client
-    send = chat.Client.send
+    put = _outbox.Outbox.put
 
-    def send_and_measure(self: chat.Client, data: bytes, count: int = 1) -> None:
+    def put_and_measure(self: _outbox.Outbox, line: str) -> None:
         nonlocal peak_queued
-        send(self, data, count)
+        put(self, line)
         peak_queued = max(peak_queued, self.queued_bytes)
 
-    monkeypatch.setattr(chat.Client, "send", send_and_measure)
+    monkeypatch.setattr(_outbox.Outbox, "put", put_and_measure)
     stalled = await Client.join(port, "stalled")  # reads nothing once everyone is here
     observer = await Client.join(port, "observer")
     flooder = await Client.join(port, "flooder")
@@ -233,6 +257,8 @@ async def test_a_stalled_client_never_delays_the_others(
         assert await observer.line() == "pinger: ping"
     # The server's memory for the stalled client stayed bounded (a drop notice may go over).
     assert 0 < peak_queued <= chat.QUEUE_BYTES + 100
+    if limit == "messages":
+        assert peak_queued <= 17 * (size + 20)
 
     # The stalled client now reads: what fitted in its queue and socket buffers, with a
     # notice at each gap saying exactly how many messages it lost there.
@@ -255,39 +281,74 @@ async def test_a_stalled_client_never_delays_the_others(
         await client.aclose()
 
 
-async def test_stop_says_goodbye_and_closes_every_connection() -> None:
-    listener = await _net.open_listener("127.0.0.1", 0)
-    port = listener.socket.getsockname()[1]
+async def test_stop_says_goodbye_to_every_client_named_unnamed_or_stalled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(chat, "GRACE", 30.0)  # behaviour here; the 250 ms is a benchmark's
+    listener = await _tcp.open_listener("127.0.0.1", 0, "chat")
+    port = listener.port
     stop = trio.Event()
     tasks_before = trio.lowlevel.current_statistics().tasks_living
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(lambda: chat.serve(listener, stop=stop))
+        nursery.start_soon(lambda: chat.serve(listener, queue=16, stop=stop))
         alice = await Client.join(port, "alice")
-        bob = await Client.join(port, "bob")
-        assert await alice.line() == "bob has arrived"
+        nameless = Client(await trio.open_tcp_stream("127.0.0.1", port))
+        assert await nameless.line() == "Enter your name:"
+        # Two clients that stop reading: their buffers fill, then their queues drop lines.
+        stalled = await Client.join(port, "stalled")
+        stalled.conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        flooder = await Client.join(port, "flooder")
+        await alice.lines_until("flooder has arrived")
+        line = "x" * 1000
+
+        async def flood() -> None:
+            for _ in range(3000):  # 3 MB: more than the kernel buffers and 16 queued lines
+                await flooder.say(line)
+            await flooder.say("end")
+
+        async with trio.open_nursery() as inner:
+            inner.start_soon(flood)
+            got = await alice.lines_until("flooder: end")  # the broadcaster is through
+        assert got.count(f"flooder: {line}") == 3000
         stop.set()
-        for client in (alice, bob):
-            assert await client.lines_until("Server shutting down") == ["Server shutting down"]
-            assert await client.line() is None
+
+        async def hears_goodbye(client: Client) -> None:
+            tail = b""
+            with trio.fail_after(30):
+                while data := await client.conn.receive_some(65536):
+                    tail = (tail + data)[-200:]
+            assert tail.split(b"\n")[-2:] == [b"Server shutting down", b""], tail[-60:]
             await client.aclose()
+
+        async with trio.open_nursery() as inner:
+            for client in (alice, nameless, stalled, flooder):
+                inner.start_soon(hears_goodbye, client)
     # Leaving the nursery: serve() returned by itself, and no task outlived it.
     assert trio.lowlevel.current_statistics().tasks_living == tasks_before
     with pytest.raises(OSError):
         await trio.open_tcp_stream("127.0.0.1", port)
 
 
-def test_chat_cli_end_to_end_with_ctrl_c() -> None:
-    with subprocess.Popen(
-        [sys.executable, "-m", "gopl_trio.chat", "--host", "127.0.0.1", "--port", "0"],
+def start_cli(*options: str, **popen: object) -> tuple[subprocess.Popen[str], int]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gopl_trio.chat", "--host", "127.0.0.1", "--port", "0", *options],
         stderr=subprocess.PIPE,
         text=True,
-    ) as proc:
+        **popen,  # type: ignore[call-overload]
+    )
+    assert proc.stderr is not None
+    line = proc.stderr.readline()
+    match = re.fullmatch(r"chat: listening on 127\.0\.0\.1:(\d+)\n", line)
+    if not match:
+        proc.kill()
+        raise AssertionError(line)
+    return proc, int(match.group(1))
+
+
+def test_chat_cli_end_to_end_with_ctrl_c() -> None:
+    proc, port = start_cli()
+    with proc:
         try:
-            assert proc.stderr is not None
-            line = proc.stderr.readline()
-            match = re.fullmatch(r"chat: listening on 127\.0\.0\.1:(\d+)\n", line)
-            assert match, line
-            port = int(match.group(1))
             with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
                 reader = sock.makefile("rb")
                 assert reader.readline() == b"Enter your name:\n"
@@ -303,6 +364,41 @@ def test_chat_cli_end_to_end_with_ctrl_c() -> None:
             proc.kill()
     assert proc.returncode == 0
     assert err == ""
+
+
+def test_chat_survives_running_out_of_descriptors() -> None:
+    """With `ulimit -n 64`, 100 clients connect: the server stays up, says so once a second at
+    most, and serves waiting clients as soon as descriptors free up."""
+
+    def limit_descriptors() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+    proc, port = start_cli(preexec_fn=limit_descriptors)
+    with proc:
+        socks = []
+        try:
+            for _ in range(100):  # the kernel completes the handshakes; accept fails
+                socks.append(socket.create_connection(("127.0.0.1", port), timeout=30))
+            # Served: the first ones hear the prompt; the rest wait in the listen queue.
+            assert socks[0].recv(100) == b"Enter your name:\n"
+            time.sleep(1.5)  # not to synchronise: the condition lasts, and is logged sparingly
+            for sock in socks[:50]:  # free descriptors ...
+                sock.close()
+            socks[-1].settimeout(30)  # ... and the last one to connect is served
+            assert socks[-1].recv(100) == b"Enter your name:\n"
+            assert proc.poll() is None  # still up
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=30)
+        finally:
+            for sock in socks:
+                sock.close()
+            proc.kill()
+    assert proc.returncode == 0
+    reports = err.splitlines()
+    assert reports, "running out of descriptors is reported"
+    assert len(reports) <= 3, reports  # about 2 s of EMFILE: at most one line a second
+    for report in reports:
+        assert re.fullmatch(r"chat: accept: Too many open files \(.*\); retrying", report)
 
 
 def test_chat_cli_port_in_use() -> None:

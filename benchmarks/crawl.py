@@ -1,182 +1,251 @@
-"""Crawl throughput: crawl2 (limiter) vs crawl3 (20 crawler tasks) over the loopback site.
+"""Crawl throughput on a loopback site: crawl2, crawl3, mirror, a plain crawler and wget.
 
-The generated site (`gopl_trio._site`) runs in its own process so it does not share the
-crawler's event loop; each crawl runs in this process in a fresh `trio.run`. For each run we
-report URLs crawled per second, per-request latency (p50/p99 of successful fetches), and
-where the CPU goes per page: parsing (thread CPU time around the link extraction), the rest
-of the crawler's process (HTTP client, trio, bookkeeping) and the server process. A second
-table times the link parser alone: the standard library's `html.parser` against selectolax and
-lxml when they are importable (they are not dependencies; install them to compare).
+The site runs in its own process: the generated test site (`gopl_trio._testsite`, the
+default and `--quick`), or with `--site DIR` a directory of static HTML served by
+`gopl_trio._http_server` -- for a real site nobody here wrote, Debian's Python documentation:
 
-    python -m benchmarks.crawl [--quick] [--pages N] [--repeat R] [--crawl1] [--json PATH]
+    apt-get install python3-doc
+    python -m benchmarks.crawl --site /usr/share/doc/python3/html
+
+With `--site` the whole benchmark re-runs itself inside a private network namespace
+(`unshare -n`, loopback only; needs root or user namespaces), so a crawler could not follow
+an off-site link even if it tried. Every variant crawls from the same start URL, stays on its
+host, and runs in its own process, so that its CPU time and peak memory are its own:
+
+* crawl2, crawl3 (`-same-host`), and `crawl2-stdlib`: crawl2 with the standard library's
+  `html.parser` instead of selectolax, the parser the crawlers used before;
+* mirror: `gopl_trio.mirror` writing the site to a temporary directory;
+* plain: a one-page-at-a-time crawler on the standard library alone (urllib, html.parser);
+* wget: `wget -r -l inf -np` and `wget --mirror --convert-links -np`, with `--site` when wget
+  is installed (the generated site has an endless page on purpose, which wget would download
+  until the disk is full).
+
+Columns: HTML pages fetched, all URLs requested (non-HTML links are refused after the headers
+by the crawlers; wget downloads them), pages per second and its ratio to the plain crawler,
+CPU ms per page in the crawler split into parsing (link extraction) and the rest (HTTP client,
+trio, bookkeeping, and for mirror writing files), the server's CPU ms per page, and peak RSS.
+The variants run interleaved `--repeat` times and the table shows medians. A second table
+checks that every variant saw the same set of pages, and that mirror saved the same pages as
+`wget --mirror` with every rewritten link resolving to a local file.
+
+    python -m benchmarks.crawl [--quick] [--site DIR | --pages N] [--repeat R] [--json PATH]
 """
 
 from __future__ import annotations
 
 import argparse
+import html.parser
 import io
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
-from types import ModuleType
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
 from typing import Any
 
 import trio
 
-from gopl_trio import crawl1, crawl2, crawl3, links
-from gopl_trio._site import Site
+from benchmarks._common import write_json
+from gopl_trio import crawl1, crawl2, crawl3, links, mirror
+
+NETNS_MARK = "GOPL_TRIO_BENCH_NETNS"
+CRAWLERS = {"crawl1": crawl1, "crawl2": crawl2, "crawl3": crawl3, "crawl2-stdlib": crawl2}
 
 
-def server_cpu(pid: int) -> float | None:
-    """CPU seconds (user + system) used so far by process *pid*, or None off Linux."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rpartition(")")[2].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+# --- Variants, each run in a process of its own (`--worker`) ------------------------------------
 
 
-def percentile(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    values = sorted(values)
-    return values[min(len(values) - 1, int(p / 100 * len(values)))]
+class _StdlibHrefs(html.parser.HTMLParser):
+    """The standard library's parser, finding `<a href>` values: what links used before."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self.hrefs.extend(value for name, value in attrs if name == "href" and value)
 
 
-def run_crawl(module: ModuleType, base: str, server_pid: int) -> dict[str, Any]:
+def stdlib_hrefs(text: str) -> list[str]:
+    parser = _StdlibHrefs()
+    parser.feed(text)
+    parser.close()
+    return parser.hrefs
+
+
+def run_crawler(name: str, url: str) -> dict[str, Any]:
+    module = CRAWLERS[name]
+    if name.endswith("-stdlib"):
+        links.find_hrefs = stdlib_hrefs  # the crawler's only parser call goes through here
     stats = links.Stats()
-    err = io.StringIO()
-    srv0 = server_cpu(server_pid)
-    cpu0, wall0 = time.process_time(), time.perf_counter()
+    out = io.StringIO()
     summary = trio.run(
         lambda: module.crawl_all(
-            [base + "/"], out=io.StringIO(), err=err, cancel=trio.sleep_forever, stats=stats
+            [url],
+            same_host=True,
+            out=out,
+            err=io.StringIO(),
+            cancel=trio.sleep_forever,
+            stats=stats,
         )
     )
-    wall = time.perf_counter() - wall0
-    cpu = time.process_time() - cpu0
-    srv1 = server_cpu(server_pid)
-    pages = max(summary.crawled, 1)
-    timeouts = err.getvalue().count("timed out")
-    return {
-        "variant": module.__name__.rsplit(".", 1)[1],
-        "urls": summary.crawled,
-        "fetched": summary.fetched,
-        "failed": summary.failed,
-        "timeouts": timeouts,
-        "seconds": wall,
-        "urls_per_s": summary.crawled / wall,
-        "p50_ms": 1000 * percentile(stats.latencies, 50),
-        "p99_ms": 1000 * percentile(stats.latencies, 99),
-        "client_cpu_ms_per_url": 1000 * cpu / pages,
-        "parse_cpu_ms_per_url": 1000 * stats.parse_cpu / pages,
-        "http_cpu_ms_per_url": 1000 * (cpu - stats.parse_cpu) / pages,
-        "server_cpu_ms_per_url": (
-            1000 * (srv1 - srv0) / pages if srv0 is not None and srv1 is not None else None
-        ),
-    }
+    return {"requested": summary.crawled, "pages": stats.pages, "parse_cpu": stats.parse_cpu}
 
 
-# --- Parsers --------------------------------------------------------------------------------
+def run_mirror(url: str, directory: str) -> dict[str, Any]:
+    stats = links.Stats()
+    summary = trio.run(
+        lambda: mirror.mirror(
+            url,
+            directory,
+            out=io.StringIO(),
+            err=io.StringIO(),
+            cancel=trio.sleep_forever,
+            stats=stats,
+        )
+    )
+    return {"requested": summary.crawled, "pages": stats.pages, "parse_cpu": stats.parse_cpu}
 
 
-def selectolax_hrefs(text: str) -> list[str]:
-    from selectolax.lexbor import LexborHTMLParser  # type: ignore[import-not-found,unused-ignore]
-
-    return [
-        href
-        for node in LexborHTMLParser(text).css("a[href]")
-        if (href := node.attributes.get("href")) is not None
-    ]
-
-
-def lxml_hrefs(text: str) -> list[str]:
-    import lxml.html  # type: ignore[import-untyped,unused-ignore]
-
-    return [
-        href for a in lxml.html.fromstring(text).iter("a") if (href := a.get("href")) is not None
-    ]
-
-
-# Each finds the raw hrefs; resolving them (links.absolute_links) is the same for all.
-PARSERS: dict[str, Callable[[str], list[str]]] = {
-    "html.parser (stdlib)": links.find_hrefs,
-    "selectolax (lexbor)": selectolax_hrefs,
-    "lxml.html": lxml_hrefs,
-}
-
-
-def bench_parsers(rounds: int) -> list[dict[str, Any]]:
-    """CPU ms per page to find the hrefs, and to find and resolve them, for each parser."""
-    site = Site(pages=200)
-    small = [site.page(i).decode() for i in range(200)]  # ~3 KB, 8-16 links each
-    big_links = "".join(f'<p><a href="/a/{i}?q={i}">item {i}</a> text</p>\n' for i in range(2000))
-    big = Site(pages=2, filler=200_000).page(0).decode().replace("</ul>", big_links + "</ul>")
-    corpora = {
-        "site page (3 KB)": (small, rounds),
-        "big page (300 KB, 2000 links)": ([big], rounds * 4),
-    }
-    base = "http://h/p/1.html"
-
-    def per_page(fn: Callable[[str], object], texts: list[str], n: int) -> float:
-        start = time.process_time()
-        for _ in range(n):
-            for text in texts:
-                fn(text)
-        return 1000 * (time.process_time() - start) / (n * len(texts))
-
-    rows: list[dict[str, Any]] = []
-    for corpus, (texts, n) in corpora.items():
-        expected = links.parse_links(texts[0], base)
-        stdlib_total = None
-        for name, find in PARSERS.items():
+def run_plain(url: str) -> dict[str, Any]:
+    """Crawl one page at a time with the standard library only, staying on *url*'s host."""
+    host = urllib.parse.urlsplit(url).netloc
+    seen = {url}
+    worklist = [url]
+    pages: list[str] = []
+    parse_cpu = 0.0
+    requested = 0
+    while worklist:
+        page = worklist.pop()
+        requested += 1
+        try:
+            with urllib.request.urlopen(page, timeout=10) as resp:
+                if resp.headers.get_content_type() != "text/html":
+                    continue
+                final = resp.geturl()
+                body = resp.read(links.MAX_BODY + 1)  # the generated site has an endless page
+                if len(body) > links.MAX_BODY:
+                    continue
+                text = body.decode(resp.headers.get_content_charset() or "utf-8", "replace")
+        except (OSError, urllib.error.URLError, ValueError):
+            continue
+        pages.append(final)
+        cpu = time.thread_time()
+        for href in stdlib_hrefs(text):
             try:
-                if links.absolute_links(find(texts[0]), base) != expected:
-                    raise SystemExit(f"crawl: {name} finds different links")
-            except ImportError:
-                rows.append({"corpus": corpus, "parser": name, "hrefs_ms": None})
-                continue
-            hrefs_ms = per_page(find, texts, n)
-
-            def find_and_resolve(text: str, find: Callable[[str], list[str]] = find) -> object:
-                return links.absolute_links(find(text), base)
-
-            total_ms = per_page(find_and_resolve, texts, n)
-            stdlib_total = stdlib_total or total_ms
-            rows.append(
-                {
-                    "corpus": corpus,
-                    "parser": name,
-                    "hrefs_ms": hrefs_ms,
-                    "total_ms": total_ms,
-                    "vs_stdlib": total_ms / stdlib_total,
-                }
-            )
-    return rows
+                link = urllib.parse.urljoin(final, href.strip()).partition("#")[0]
+                on_host = urllib.parse.urlsplit(link).netloc == host
+            except ValueError:
+                continue  # a malformed URL
+            if link not in seen and on_host:
+                seen.add(link)
+                worklist.append(link)
+        parse_cpu += time.thread_time() - cpu
+    return {"requested": requested, "pages": pages, "parse_cpu": parse_cpu}
 
 
-# --- Main -----------------------------------------------------------------------------------
+def worker(variant: str, url: str, directory: str) -> None:
+    """Run one variant and print its result as JSON (the parent measures time and memory)."""
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    if variant == "plain":
+        result = run_plain(url)
+    elif variant == "mirror":
+        result = run_mirror(url, directory)
+    else:
+        result = run_crawler(variant, url)
+    result["seconds"] = time.perf_counter() - wall0
+    result["cpu"] = time.process_time() - cpu0
+    print(json.dumps(result))
 
 
-def start_site(pages: int, slow_delay: float) -> tuple[subprocess.Popen[str], str]:
+def run_variant(variant: str, url: str, workdir: str) -> dict[str, Any]:
+    directory = os.path.join(workdir, variant)
+    shutil.rmtree(directory, ignore_errors=True)
+    os.makedirs(directory)
+    if variant.startswith("wget"):
+        args = ["-r", "-l", "inf"] if variant == "wget" else ["--mirror", "--convert-links"]
+        command = ["wget", "-q", "-np", "-nH", "-P", directory, *args, url]
+    else:
+        command = [sys.executable, "-m", "benchmarks.crawl", "--worker", variant, url, directory]
+    wall0 = time.perf_counter()
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    assert proc.stdout is not None
+    output = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - wall0
+    if variant.startswith("wget"):
+        files = [p for p in Path(directory).rglob("*") if p.is_file()]
+        html = [p for p in files if p.suffix == ".html"]
+        base = url.rsplit("/", 1)[0]
+        result: dict[str, Any] = {
+            "requested": len(files),
+            "pages": [f"{base}/{p.relative_to(directory)}" for p in html],
+            "parse_cpu": None,
+            "seconds": wall,
+            "cpu": usage.ru_utime + usage.ru_stime,
+        }
+    else:
+        if proc.returncode != 0:
+            raise SystemExit(f"crawl: variant {variant} failed with status {proc.returncode}")
+        result = json.loads(output)
+    result["variant"] = variant
+    result["peak_mib"] = usage.ru_maxrss / 1024
+    result["dir"] = directory
+    return result
+
+
+# --- Checks -------------------------------------------------------------------------------------
+
+
+def page_set(pages: list[str]) -> set[str]:
+    """Page URLs as paths, with a directory's URL and its index.html counted once."""
+    paths = set()
+    for page in pages:
+        path = urllib.parse.urlsplit(page).path
+        paths.add(path + "index.html" if path.endswith("/") else path)
+    return paths
+
+
+def broken_local_links(directory: str) -> tuple[int, int]:
+    """(relative links in the mirrored pages, those whose file is missing)."""
+    total = broken = 0
+    for page in Path(directory).rglob("*.html"):
+        text = page.read_text("utf-8", "replace")
+        for href in links.find_hrefs(text):
+            try:
+                parts = urllib.parse.urlsplit(href)
+            except ValueError:
+                continue  # malformed on the original page too
+            if parts.scheme or parts.netloc or not parts.path:
+                continue  # absolute (not mirrored) or a link within the page
+            total += 1
+            target = page.parent / urllib.parse.unquote(parts.path)
+            if target.is_dir():
+                target = target / "index.html"
+            if not target.is_file():
+                broken += 1
+    return total, broken
+
+
+# --- The site server ------------------------------------------------------------------------
+
+
+def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen[str], str]:
+    if args.site:
+        command = ["-m", "gopl_trio._http_server", args.site]
+    else:
+        command = ["-m", "gopl_trio._testsite", "--pages", str(args.pages)]
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gopl_trio._site",
-            "--pages",
-            str(pages),
-            "--slow-delay",
-            str(slow_delay),
-        ],
-        stdout=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
+        [sys.executable, *command], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True
     )
     assert proc.stdout is not None
     url = proc.stdout.readline().strip()
@@ -186,106 +255,155 @@ def start_site(pages: int, slow_delay: float) -> tuple[subprocess.Popen[str], st
     return proc, url
 
 
-def fmt(value: object, width: int, spec: str = ".1f") -> str:
-    if value is None:
-        return "n/a".rjust(width)
-    if isinstance(value, float):
-        return format(value, spec).rjust(width)
-    return str(value).rjust(width)
+def server_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process *pid* (Linux)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def in_private_netns() -> bool:
+    return os.environ.get(NETNS_MARK) == "1"
+
+
+def reexec_in_netns(argv: list[str]) -> int:
+    """Run this benchmark again inside `unshare -n` with only loopback up."""
+    if shutil.which("unshare") is None or shutil.which("ip") is None:
+        raise SystemExit("crawl: --site needs unshare(1) and ip(8) to run in a private network")
+    script = 'ip link set lo up && exec "$@"'
+    command = [sys.executable, "-m", "benchmarks.crawl", *argv]
+    env = {**os.environ, NETNS_MARK: "1"}
+    return subprocess.call(["unshare", "-n", "sh", "-c", script, "sh", *command], env=env)
+
+
+# --- Main ---------------------------------------------------------------------------------------
+
+
+def fmt(value: float | None, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--worker"]:
+        worker(*argv[1:4])
+        return 0
     parser = argparse.ArgumentParser(prog="benchmarks.crawl", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small site, one round: seconds")
-    parser.add_argument("--pages", type=int, default=3000)
+    parser.add_argument("--quick", action="store_true", help="small generated site, one round")
+    parser.add_argument("--site", metavar="DIR", help="serve this directory of static HTML")
+    parser.add_argument("--pages", type=int, default=3000, help="pages of the generated site")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--slow-delay", type=float, default=0.05)
     parser.add_argument("--crawl1", action="store_true", help="also run the unbounded crawl1")
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args(argv)
+    if args.site and not in_private_netns():
+        return reexec_in_netns(argv)
     if args.quick:
         args.pages, args.repeat = 300, 1
+    variants = ["plain", "crawl2-stdlib", "crawl2", "crawl3", "mirror"]
+    if args.crawl1:
+        variants.append("crawl1")
+    if args.site and shutil.which("wget"):  # (the generated site has an endless page)
+        variants += ["wget", "wget-mirror"]
 
-    variants = [crawl2, crawl3]
     runs: list[dict[str, Any]] = []
-    proc, base = start_site(args.pages, args.slow_delay)
+    proc, base = start_server(args)
+    start = f"{base}/index.html" if args.site and Path(args.site, "index.html").exists() else base
+    start = start if start.endswith(".html") else start + "/"
     try:
-        run_crawl(crawl2, base, proc.pid)  # warm-up: imports, first connections
-        for _ in range(args.repeat):
-            for module in variants:  # interleaved, so drift in machine load hits both
-                runs.append(run_crawl(module, base, proc.pid))
+        with tempfile.TemporaryDirectory(prefix="gopl-crawl-") as workdir:
+            run_variant("crawl2", start, workdir)  # warm-up: the server's file cache, imports
+            for _ in range(args.repeat):
+                for variant in variants:  # interleaved, so drift in load hits all alike
+                    srv0 = server_cpu(proc.pid)
+                    run = run_variant(variant, start, workdir)
+                    run["server_cpu"] = server_cpu(proc.pid) - srv0
+                    runs.append(run)
+            checks = check_runs(runs, variants)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-    if args.crawl1:
-        # A fresh server: crawl1 leaves thousands of abandoned connections in the server's
-        # queue, which would slow down whatever ran next.
-        variants.append(crawl1)
-        for _ in range(args.repeat):
-            proc, base = start_site(args.pages, args.slow_delay)
-            try:
-                runs.append(run_crawl(crawl1, base, proc.pid))
-            finally:
-                proc.terminate()
-                proc.wait(timeout=10)
 
-    keys = [k for k in runs[0] if k != "variant"]
-    medians: dict[str, dict[str, Any]] = {}
-    for module in variants:
-        name = module.__name__.rsplit(".", 1)[1]
-        mine = [r for r in runs if r["variant"] == name]
-        medians[name] = {
-            k: (statistics.median(r[k] for r in mine) if mine[0][k] is not None else None)
-            for k in keys
-        }
-    ref = medians["crawl2"]["urls_per_s"]
+    rows = []
+    for variant in variants:
+        mine = [r for r in runs if r["variant"] == variant]
+        pages = len(mine[0]["pages"])
 
-    print(
-        f"Crawl of the generated site ({args.pages} pages, slow pages {args.slow_delay} s), "
-        f"median of {args.repeat} run(s); CPU columns are ms per URL"
-    )
-    print(
-        f"{'variant':8} {'URLs':>6} {'fail':>5} {'t/o':>4} {'sec':>6} {'URL/s':>7} {'ratio':>6} "
-        f"{'p50 ms':>7} {'p99 ms':>7} {'parse':>6} {'http+':>6} {'server':>7}"
-    )
-    for name, m in medians.items():
-        print(
-            f"{name:8} {fmt(int(m['urls']), 6)} {fmt(int(m['failed']), 5)} "
-            f"{fmt(int(m['timeouts']), 4)} {fmt(m['seconds'], 6, '.2f')} "
-            f"{fmt(m['urls_per_s'], 7, '.0f')} {fmt(m['urls_per_s'] / ref, 6, '.2f')} "
-            f"{fmt(m['p50_ms'], 7, '.2f')} {fmt(m['p99_ms'], 7, '.2f')} "
-            f"{fmt(m['parse_cpu_ms_per_url'], 6, '.3f')} {fmt(m['http_cpu_ms_per_url'], 6, '.3f')} "
-            f"{fmt(m['server_cpu_ms_per_url'], 7, '.3f')}"
+        def med(key: str, mine: list[dict[str, Any]] = mine) -> float:
+            return statistics.median(r[key] for r in mine)
+
+        seconds = med("seconds")
+        parse = None if mine[0]["parse_cpu"] is None else med("parse_cpu")
+        cpu = med("cpu")
+        rows.append(
+            {
+                "variant": variant,
+                "pages": pages,
+                "requested": int(med("requested")),
+                "seconds": seconds,
+                "pages_per_s": pages / seconds,
+                "parse_ms": None if parse is None else 1000 * parse / pages,
+                "other_ms": 1000 * (cpu - (parse or 0)) / pages,
+                "server_ms": 1000 * med("server_cpu") / pages,
+                "peak_mib": med("peak_mib"),
+            }
         )
-    print("(parse: link extraction; http+: rest of the crawler process; server: site process)")
+    plain = next(r for r in rows if r["variant"] == "plain")["pages_per_s"]
+    what = (
+        f"{args.site} (served by gopl_trio._http_server)"
+        if args.site
+        else (f"the generated site ({args.pages} pages)")
+    )
+    print(f"Crawl of {what} from {start}, median of {args.repeat} run(s)")
+    print(
+        f"{'variant':14} {'pages':>6} {'URLs':>6} {'sec':>6} {'pages/s':>8} {'ratio':>6} "
+        f"{'parse':>6} {'other':>6} {'server':>6} {'peak MiB':>8}"
+    )
+    for r in rows:
+        r["ratio"] = r["pages_per_s"] / plain
+        print(
+            f"{r['variant']:14} {r['pages']:6} {r['requested']:6} {r['seconds']:6.2f} "
+            f"{r['pages_per_s']:8.0f} {r['ratio']:6.2f} {fmt(r['parse_ms'], '6.2f'):>6} "
+            f"{r['other_ms']:6.2f} {r['server_ms']:6.2f} {r['peak_mib']:8.0f}"
+        )
+    print("(ratio: pages/s against plain; parse, other, server: CPU ms per page)")
+    print()
+    for line in checks["lines"]:
+        print(line)
+    write_json(args.json, {"site": args.site, "start": start, "rows": rows, "checks": checks})
+    return 0 if checks["ok"] else 1
 
-    parser_rows = bench_parsers(rounds=1 if args.quick else 5)
-    print("\nLink extraction alone, CPU ms per page: finding the hrefs, then with resolving them")
-    print(f"{'corpus':30} {'parser':21} {'hrefs':>7} {'+resolve':>8} {'vs stdlib':>9}")
-    for row in parser_rows:
-        if row["hrefs_ms"] is None:
-            print(f"{row['corpus']:30} {row['parser']:21} {'(not installed)':>17}")
-        else:
-            print(
-                f"{row['corpus']:30} {row['parser']:21} {row['hrefs_ms']:7.3f} "
-                f"{row['total_ms']:8.3f} {row['vs_stdlib']:9.2f}"
-            )
 
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(
-                {
-                    "pages": args.pages,
-                    "repeat": args.repeat,
-                    "slow_delay": args.slow_delay,
-                    "runs": runs,
-                    "medians": medians,
-                    "parsers": parser_rows,
-                },
-                f,
-                indent=2,
-            )
-    return 0
+def check_runs(runs: list[dict[str, Any]], variants: list[str]) -> dict[str, Any]:
+    """Did every variant see the same pages; did mirror save what wget --mirror saves?"""
+    reference = page_set(next(r for r in runs if r["variant"] == "plain")["pages"])
+    lines = [f"pages the plain crawler found: {len(reference)}"]
+    ok = True
+    for variant in variants:
+        for run in (r for r in runs if r["variant"] == variant):
+            got = page_set(run["pages"])
+            if got != reference:
+                ok = False
+                lines.append(
+                    f"{variant}: {len(got - reference)} pages more, {len(reference - got)} fewer"
+                    f" (e.g. {sorted(got ^ reference)[:3]})"
+                )
+    mirrored = next(r for r in reversed(runs) if r["variant"] == "mirror")["dir"]
+    saved = {str(p.relative_to(mirrored)) for p in Path(mirrored).rglob("*.html")}
+    total, broken = broken_local_links(mirrored)
+    lines.append(f"mirror: {len(saved)} pages saved, {total} local links, {broken} broken")
+    ok = ok and broken == 0
+    if "wget-mirror" in variants:
+        wget_dir = next(r for r in reversed(runs) if r["variant"] == "wget-mirror")["dir"]
+        theirs = {str(p.relative_to(wget_dir)) for p in Path(wget_dir).rglob("*.html")}
+        lines.append(
+            f"wget --mirror: {len(theirs)} pages; same set as mirror: {saved == theirs}"
+            + ("" if saved == theirs else f" (differ: {sorted(saved ^ theirs)[:5]})")
+        )
+        ok = ok and saved == theirs
+    if all(r["variant"] != "mirror" or r["pages"] for r in runs):
+        lines.append("all variants found the same pages" if ok else "MISMATCH (see above)")
+    return {"ok": ok, "lines": lines}
 
 
 if __name__ == "__main__":

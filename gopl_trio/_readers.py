@@ -131,7 +131,8 @@ def _cannot_go(pid: int | None) -> bool:
 
 
 def _serve(jobs: multiprocessing.connection.Connection, notes: mmap.mmap, alive: int) -> None:
-    """The worker: run each job in a thread and send back ``(job, ok, value)``.
+    """The worker: run each job (in a thread unless it runs alone) and send back
+    ``(job, ok, value)``.
 
     Ends when the pipe closes. *alive* is the write end of a pipe that the worker only holds:
     the parent sees the worker gone when its read end reports end of file.
@@ -174,10 +175,13 @@ def _serve(jobs: multiprocessing.connection.Connection, notes: mmap.mmap, alive:
     threads = ThreadPoolExecutor(THREADS_PER_WORKER)
     while True:
         try:
-            job, function, args = pickle.loads(jobs.recv_bytes())
+            job, function, args, alone = pickle.loads(jobs.recv_bytes())
         except EOFError:
             os._exit(0)
-        threads.submit(run, job, function, args)
+        if alone:  # the only job for now: skip the hop to a thread
+            run(job, function, args)
+        else:
+            threads.submit(run, job, function, args)
 
 
 @attrs.define(eq=False)
@@ -231,8 +235,11 @@ class ReaderPool:
         async with self._limiter:
             worker = self._choose_worker()
             job = next(self._ids)
+            # While every job has a worker to itself (one per core: CPU-bound reading), the
+            # worker runs it on its main thread; a job sent to it meanwhile waits its turn.
+            alone = not worker.waiting and self.limit <= self.processes
             reply = worker.waiting[job] = _Reply()
-            message = pickle.dumps((job, function, args), pickle.HIGHEST_PROTOCOL)
+            message = pickle.dumps((job, function, args, alone), pickle.HIGHEST_PROTOCOL)
             try:
                 worker.pipe.send_bytes(message)
             except OSError:

@@ -134,7 +134,7 @@ async def test_never_more_jobs_than_the_limit(shared: None) -> None:
 async def test_the_limit_can_be_raised_during_a_run(shared: None) -> None:
     global BARRIER
     BARRIER = _fork.Barrier(6)
-    async with open_reader_pool(limit=2, processes=2) as pool, trio.open_nursery() as nursery:
+    async with open_reader_pool(limit=2, processes=1) as pool, trio.open_nursery() as nursery:
         for _ in range(6):
             nursery.start_soon(pool.run_sync, meet)
         await trio.testing.wait_all_tasks_blocked()

@@ -213,6 +213,12 @@ async def mirror(
     """Mirror the pages of *url*'s host reachable from *url* into *directory*."""
     summary = Summary()
     start = check_start_urls(PROG, [url], summary, err)
+    try:
+        await trio.to_thread.run_sync(partial(os.makedirs, directory, exist_ok=True))
+    except OSError as exc:
+        print(f"{PROG}: {directory}: cannot create: {exc.strerror or exc}", file=err)
+        summary.failed += 1
+        return summary
     seen = Seen(max_depth, start_hosts(start, same_host=True))
     async with new_client(max_connections=2 * MAX_IN_FLIGHT, hosts=seen.hosts) as client:
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 
 import httpx
@@ -13,6 +15,15 @@ from gopl_trio import _crawl, links
 from gopl_trio._http_server import Request, Response, serve_http
 from gopl_trio._testsite import Site, closed_port_url, serve_site
 from gopl_trio.links import FetchError
+
+
+@pytest.fixture
+def io_clock(mock_clock: trio.testing.MockClock) -> trio.testing.MockClock:
+    """Virtual time for tests over real loopback sockets: it jumps ahead only after 20 ms of
+    real idleness, so that bytes still on their way are not overtaken (an autojump threshold
+    of 0 is for tests without real I/O)."""
+    mock_clock.autojump_threshold = 0.02
+    return mock_clock
 
 
 @pytest.fixture
@@ -130,7 +141,7 @@ async def test_dns_failure_is_one_line() -> None:
 
 
 async def test_timeout_covers_whole_request(
-    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+    io_clock: trio.testing.MockClock, nursery: trio.Nursery
 ) -> None:
     base = await nursery.start(serve_site, Site(pages=10, slow_delay=3600))
     async with links.new_client() as client:
@@ -248,3 +259,40 @@ async def test_site_server_pipelining_head_and_hangup(base: str, site: Site) -> 
     await stream.aclose()
     with trio.fail_after(5):
         await site.slow_cancelled.wait()  # the server saw the FIN and cancelled the handler
+
+
+# --- findlinks: python -m gopl_trio.links URL ... -------------------------------------------
+
+
+async def test_cli_prints_the_links_of_each_page(base: str, site: Site) -> None:
+    with trio.fail_after(30):
+        result = await trio.run_process(
+            [sys.executable, "-m", "gopl_trio.links", f"{base}/p/5.html", f"{base}/missing/x"],
+            stdin=subprocess.DEVNULL,
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+    assert result.stdout.decode().splitlines() == [
+        *(f"{base}/p/{c}.html" for c in site.children(5)),
+        f"{base}/p/1.html",
+        f"{base}/",
+        f"{base}/p/5.html",
+    ]
+    assert result.stderr.decode() == f"links: getting {base}/missing/x: 404 Not Found\n"
+    assert result.returncode == 1
+
+
+async def test_cli_help_and_usage() -> None:
+    for args, status in [(["--help"], 0), ([], 2)]:
+        result = await trio.run_process(
+            [sys.executable, "-m", "gopl_trio.links", *args],
+            stdin=subprocess.DEVNULL,
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+        assert result.returncode == status
+        assert (
+            b"usage: links [-h] [-timeout TIMEOUT] URL [URL ...]" in result.stdout + result.stderr
+        )

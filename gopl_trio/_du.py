@@ -31,6 +31,7 @@ from gopl_trio._readers import announce
 __all__ = [
     "BATCH_ENTRIES",
     "BATCH_SECONDS",
+    "DIRECTORY_SECONDS",
     "Batch",
     "Pending",
     "Totals",
@@ -48,6 +49,8 @@ BATCH_ENTRIES = 4096
 #: ... and the time after which it returns whatever it has read, however slow the storage:
 #: progress lines move and a cancelled walk loses at most this much reading per reader.
 BATCH_SECONDS = 0.05
+#: A directory is read in parts only when reading it takes longer than this.
+DIRECTORY_SECONDS = 0.25
 
 #: Something to read: a directory, or a directory and the names in it still to look at
 #: (what was left of its listing when a batch ran out of time).
@@ -154,7 +157,10 @@ def start_roots(roots: Sequence[str]) -> Batch:
 
 
 def read_batch(
-    pending: Sequence[Pending], budget: int = BATCH_ENTRIES, seconds: float = BATCH_SECONDS
+    pending: Sequence[Pending],
+    budget: int = BATCH_ENTRIES,
+    seconds: float = BATCH_SECONDS,
+    directory_seconds: float = DIRECTORY_SECONDS,
 ) -> Batch:
     """Read depth-first from *pending* until *budget* entries are seen or *seconds* have passed.
 
@@ -163,18 +169,21 @@ def read_batch(
     ever opened. Sizes are taken relative to the open directory (``fstatat``), which is cheaper
     than resolving each full path and works below the OS path-length limit's reach for names.
 
-    A batch that runs out of time in the middle of a directory returns the rest of that
-    directory's names in ``pending``, so that a huge directory on slow storage is read in
-    parts too. The batch also says how long it took (``wall``) and how much of that it spent
-    running or waiting for a CPU (``running``): the rest was spent waiting for the storage.
+    A batch still in the middle of a directory after *directory_seconds* (or *seconds*, if
+    longer) returns the rest of that directory's names in ``pending``, so that a huge
+    directory on slow storage is read in parts too. (Not sooner: reopening a directory costs
+    a lookup of every component of its path on a network mount.) The batch also says how
+    long it took (``wall``) and how much of that its process spent running or this thread
+    waiting for a CPU (``running``): the rest was spent waiting for the storage.
     """
     started = time.perf_counter()
     ran = _running()
     deadline = started + seconds
+    in_parts = started + max(seconds, directory_seconds)
     batch = Batch(pending=list(pending))
-    seen = _read_dir(batch.pending.pop(), batch, deadline) if batch.pending else 0
+    seen = _read_dir(batch.pending.pop(), batch, in_parts) if batch.pending else 0
     while batch.pending and seen < budget and time.perf_counter() < deadline:
-        seen += _read_dir(batch.pending.pop(), batch, deadline)
+        seen += _read_dir(batch.pending.pop(), batch, in_parts)
     batch.wall = time.perf_counter() - started
     batch.running = _running() - ran
     return batch

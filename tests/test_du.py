@@ -583,7 +583,7 @@ def test_a_batch_out_of_time_leaves_the_rest_of_a_directory_for_later(medium_tre
     pending: list[_du.Pending] = [str(medium_tree)]
     batches = 0
     while pending:
-        batch = _du.read_batch(pending, budget=10**9, seconds=0)
+        batch = _du.read_batch(pending, budget=10**9, seconds=0, directory_seconds=0)
         totals.add(batch)
         pending = batch.pending
         batches += 1

@@ -54,7 +54,9 @@ class Readers:
 
     async def start(self, roots: Sequence[str]) -> Batch:
         """Check the roots (in a reader: even opening a root may hang)."""
-        return await self.pool.run_sync(_start_roots, roots)
+        batch = await self.pool.run_sync(_start_roots, roots)
+        self._learn(batch)
+        return batch
 
     async def read(self, pending: list[Pending]) -> Batch:
         """Read one batch from *pending* in a reader process."""

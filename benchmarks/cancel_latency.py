@@ -7,12 +7,20 @@ in ``du4_literal`` (the book's task-per-directory shape), each **before** (the h
 change) and **after** (as shipped).
 
 Out of process -- what a user feels: start the program on a large tree, wait until it is
-walking (one of its processes has a directory of the tree open), wait a random delay, write one
-byte to its stdin, and time until the process has exited. A trivial Python program that exits
-when a byte arrives is timed the same way, so that interpreter exit is visible and not hidden
-in our figures. ``--cmd 'PROGRAM ARGS'`` times any other du-like program beside ours
-(``{tree}`` in ARGS is replaced by the tree's path, else the path is appended), e.g. a Go build
-of gopl.io/ch8/du4.
+walking, wait a random delay, write one byte to its stdin, and time until the process has
+exited. A trivial Python program that exits when a byte arrives is timed the same way, so that
+interpreter exit is visible and not hidden in our figures. ``--cmd 'PROGRAM ARGS'`` times any
+other du-like program beside ours (``{tree}`` in ARGS is replaced by the tree's path, else the
+path is appended), e.g. a Go build of gopl.io/ch8/du4.
+
+Nothing here depends on what a program prints or how it exits, so that any du-like program
+can be timed. "Walking" is: one of its processes (or threads) has a directory of the tree open,
+or its working directory inside the tree. Any program must open a directory to list it (the
+I/O counters of ``/proc/PID/io`` do not count directory reads, and CPU time also counts
+start-up). A trial counts when the byte arrived while the program was still running and the
+program did not then print the walk's complete totals (it finished on its own). The book's
+du4 exits with status 0 and prints nothing more when cancelled; counting only non-zero
+exits, as this harness once did, classed every one of its trials as "finished first".
 
 In process: run ``main`` directly, cancel after the same random delay, and time from the
 cancel request to the moment the totals are printed (that is, the walk's nursery has
@@ -41,6 +49,7 @@ import trio
 
 from benchmarks._common import REPO, print_table, process_tree, summary, tree, write_json
 from gopl_trio import du4, du4_literal
+from gopl_trio._du import Totals, format_totals
 
 PYTHON = sys.executable
 BASELINE = "python: exit on a byte"
@@ -69,16 +78,22 @@ def commands(root: Path, extra: Sequence[str]) -> dict[str, list[str]]:
     return found
 
 
-def has_tree_open(pid: int, root: str) -> bool:
-    """True once *pid* or a descendant holds a file descriptor inside *root*."""
+def walking(pid: int, root: str) -> bool:
+    """True while *pid* or a descendant has a directory of *root* open or its cwd inside it."""
+
+    def inside(target: str) -> bool:
+        return target == root or target.startswith(root + "/")
+
     for current in process_tree(pid):
         try:
+            if inside(os.readlink(f"/proc/{current}/cwd")):
+                return True
             descriptors = os.listdir(f"/proc/{current}/fd")
         except OSError:
             continue
         for fd in descriptors:
             try:
-                if os.readlink(f"/proc/{current}/fd/{fd}").startswith(root):
+                if inside(os.readlink(f"/proc/{current}/fd/{fd}")):
                     return True
             except OSError:
                 continue
@@ -94,24 +109,30 @@ def reading_stdin(pid: int) -> bool:
         return False
 
 
-def time_one(command: list[str], root: str | None, delay: float) -> dict[str, Any]:
+def time_one(
+    command: list[str], root: str | None, delay: float, complete: str | None = None
+) -> dict[str, Any]:
     """Start *command*, wait until it is at work, wait *delay*, send a byte, time the exit.
 
-    "At work" is: some process of it has a directory of *root* open (it is walking), or,
-    without a root, it is blocked reading its stdin. Go starts in a millisecond, Python in
-    tens to hundreds: counting start-up as cancellation latency would hide what we measure.
+    "At work" is: it is walking *root* (see :func:`walking`), or, without a root, it is
+    blocked reading its stdin. Go starts in a millisecond, Python in tens to hundreds:
+    counting start-up as cancellation latency would hide what we measure. The trial is
+    ``valid`` when the byte reached a running program that then did not print *complete*
+    (the totals of the whole walk) as its last line.
     """
     proc = subprocess.Popen(
         command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO
     )
     assert proc.stdin is not None
+    root = os.path.realpath(root) if root is not None else None
     started = time.perf_counter()
     ready = False
     while not ready and proc.poll() is None and time.perf_counter() - started < 10:
-        ready = reading_stdin(proc.pid) if root is None else has_tree_open(proc.pid, root)
+        ready = reading_stdin(proc.pid) if root is None else walking(proc.pid, root)
         if not ready:
             time.sleep(0.001)
     time.sleep(delay)
+    running = proc.poll() is None
     sent = time.perf_counter()
     try:
         proc.stdin.write(b"\n")
@@ -121,12 +142,33 @@ def time_one(command: list[str], root: str | None, delay: float) -> dict[str, An
     proc.wait()
     exited = time.perf_counter()
     out, _ = proc.communicate()
+    lines = out.decode(errors="replace").strip().splitlines()
+    finished_walk = complete is not None and lines[-1:] == [complete]
     return {
         "latency_ms": (exited - sent) * 1000,
         "status": proc.returncode,
         "ready": ready,
-        "output": out.decode(errors="replace").strip(),
+        "valid": ready and running and not finished_walk,
+        "output": lines[-1] if lines else "",
     }
+
+
+def natural_last_line(command: list[str]) -> str:
+    """The last line *command* prints when left to finish (stdin open, never written).
+
+    How a ``--cmd`` program's trial is known to have finished on its own rather than on the
+    byte, whatever its output format (GNU du, for one, does not read stdin at all).
+    """
+    proc = subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=REPO
+    )
+    assert proc.stdout is not None and proc.stdin is not None
+    out = proc.stdout.read()  # stdin stays open: the book's du4 stops on end of file
+    proc.wait()
+    proc.stdin.close()
+    proc.stdout.close()
+    lines = out.decode(errors="replace").strip().splitlines()
+    return lines[-1] if lines else ""
 
 
 # --- in process ----------------------------------------------------------------------------
@@ -221,6 +263,7 @@ def plot(path: str, out_of_process: dict[str, Any], in_process: dict[str, Any]) 
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib import ticker
     except ImportError:
         sys.exit("cancel_latency: --plot needs matplotlib (pip install -e '.[bench]')")
     figure, axes = plt.subplots(1, 2, figsize=(12, 4.5))
@@ -240,6 +283,11 @@ def plot(path: str, out_of_process: dict[str, Any], in_process: dict[str, Any]) 
                 fractions = [(i + 1) / len(values) for i in range(len(values))]
                 axis.step(values, fractions, where="post", label=name, color=colours[name])
         axis.set_xscale("log")
+        # Plain milliseconds at 1-2-5 steps; matplotlib's default labels minor ticks of a
+        # short log axis in scientific notation, which overlap ("3×10⁰4×10⁰").
+        axis.xaxis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        axis.xaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+        axis.xaxis.set_minor_formatter(ticker.NullFormatter())
         axis.set_xlabel("latency (ms, log scale)")
         axis.set_ylabel("fraction of trials")
         axis.set_title(title)
@@ -276,25 +324,33 @@ def main() -> None:
     programs = {k: v for k, v in commands(root, args.cmd).items() if not only or k in only}
     modules = {k: v for k, v in MODULES.items() if not only or k in only}
     trials: dict[str, list[dict[str, Any]]] = {name: [] for name in programs}
+    ours = format_totals(Totals(files=stats.files, nbytes=stats.nbytes))
+    complete = {
+        name: natural_last_line(command) if name in args.cmd else ours
+        for name, command in programs.items()
+    }
     for _ in range(args.trials):
         for name, command in programs.items():
             watch = None if name == BASELINE else str(root)
-            trials[name].append(time_one(command, watch, rng.uniform(low, high)))
+            delay = rng.uniform(low, high)
+            trials[name].append(time_one(command, watch, delay, complete[name]))
     out_of_process = {}
     for name, runs in trials.items():
-        cancelled = [r for r in runs if r["status"] != 0 or name == BASELINE]
-        samples = [r["latency_ms"] for r in cancelled]
+        valid = [r for r in runs if r["valid"]]
+        samples = [r["latency_ms"] for r in valid]
         out_of_process[name] = {
             "command": programs[name],
             "samples_ms": samples,
             "latency_ms": summary(samples),
-            "finished_before_cancel": len(runs) - len(cancelled),
+            "finished_before_cancel": sum(r["ready"] and not r["valid"] for r in runs),
             "never_ready": sum(not r["ready"] for r in runs),
+            "exit_statuses": sorted({r["status"] for r in valid}),
         }
     print(f"\nOut of process, tree{args.tree} ({stats.files} files): byte → process exited (ms)")
+    print(f"command: python -m benchmarks.cancel_latency {shlex.join(sys.argv[1:])}")
     print_table(
-        ["program", "n", "min", "p50", "p90", "p99", "max", "finished first"],
-        stats_rows(out_of_process, lambda r: [r["finished_before_cancel"]]),
+        ["program", "n", "min", "p50", "p90", "p99", "max", "finished first", "never walking"],
+        stats_rows(out_of_process, lambda r: [r["finished_before_cancel"], r["never_ready"]]),
     )
 
     in_process: dict[str, Any] = {}

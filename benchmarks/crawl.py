@@ -12,8 +12,9 @@ With `--site` the whole benchmark re-runs itself inside a private network namesp
 an off-site link even if it tried. Every variant crawls from the same start URL, stays on its
 host, and runs in its own process, so that its CPU time and peak memory are its own:
 
-* crawl2, crawl3 (`-same-host`), and `crawl2-stdlib`: crawl2 with the standard library's
-  `html.parser` instead of selectolax, the parser the crawlers used before;
+* crawl2, crawl3 (`-same-host`), `crawl2-stdlib`: crawl2 with the standard library's
+  `html.parser` instead of selectolax, the parser the crawlers used before, and
+  `crawl2-procs`: crawl2 parsing in a pool of worker processes, one per core;
 * mirror: `gopl_trio.mirror` writing the site to a temporary directory;
 * plain: a one-page-at-a-time crawler on the standard library alone (urllib, html.parser);
 * wget: `wget -r -l inf -np` and `wget --mirror --convert-links -np`, with `--site` when wget
@@ -34,10 +35,12 @@ checks that every variant saw the same set of pages, and that mirror saved the s
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import html.parser
 import io
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -47,6 +50,8 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -54,9 +59,16 @@ import trio
 
 from benchmarks._common import write_json
 from gopl_trio import crawl1, crawl2, crawl3, links, mirror
+from gopl_trio._testsite import Site
 
 NETNS_MARK = "GOPL_TRIO_BENCH_NETNS"
-CRAWLERS = {"crawl1": crawl1, "crawl2": crawl2, "crawl3": crawl3, "crawl2-stdlib": crawl2}
+CRAWLERS = {
+    "crawl1": crawl1,
+    "crawl2": crawl2,
+    "crawl3": crawl3,
+    "crawl2-stdlib": crawl2,
+    "crawl2-procs": crawl2,
+}
 
 
 # --- Variants, each run in a process of its own (`--worker`) ------------------------------------
@@ -86,18 +98,40 @@ def run_crawler(name: str, url: str) -> dict[str, Any]:
     if name.endswith("-stdlib"):
         links.find_hrefs = stdlib_hrefs  # the crawler's only parser call goes through here
     stats = links.Stats()
-    out = io.StringIO()
-    summary = trio.run(
-        lambda: module.crawl_all(
-            [url],
-            same_host=True,
-            out=out,
-            err=io.StringIO(),
-            cancel=trio.sleep_forever,
-            stats=stats,
+    with concurrent.futures.ProcessPoolExecutor(os.cpu_count()) as pool:
+        if name.endswith("-procs"):
+            links.page_links = partial(page_links_in_process, pool)
+            for _ in range(os.cpu_count() or 1):  # start the workers before the crawl
+                pool.submit(links.parse_links, "", "http://h/").result()
+        summary = trio.run(
+            lambda: module.crawl_all(
+                [url],
+                same_host=True,
+                out=io.StringIO(),
+                err=io.StringIO(),
+                cancel=trio.sleep_forever,
+                stats=stats,
+            )
         )
-    )
-    return {"requested": summary.crawled, "pages": stats.pages, "parse_cpu": stats.parse_cpu}
+    parse_cpu = stats.parse_cpu
+    if name.endswith("-procs"):  # the pool's processes have ended: their CPU time is known
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        parse_cpu = children.ru_utime + children.ru_stime
+    return {"requested": summary.crawled, "pages": stats.pages, "parse_cpu": parse_cpu}
+
+
+async def page_links_in_process(
+    pool: concurrent.futures.ProcessPoolExecutor, page: links.Page, stats: links.Stats | None
+) -> list[str]:
+    """links.page_links, parsing in a pool of worker processes (one per core)."""
+    future = pool.submit(links.parse_links, links.decode(page), page.url)
+    done = trio.Event()
+    token = trio.lowlevel.current_trio_token()
+    future.add_done_callback(lambda _: token.run_sync_soon(done.set))
+    await done.wait()
+    if stats is not None:
+        stats.pages.append(page.url)
+    return future.result()
 
 
 def run_mirror(url: str, directory: str) -> dict[str, Any]:
@@ -163,6 +197,8 @@ def worker(variant: str, url: str, directory: str) -> None:
         result = run_crawler(variant, url)
     result["seconds"] = time.perf_counter() - wall0
     result["cpu"] = time.process_time() - cpu0
+    if variant.endswith("-procs"):
+        result["cpu"] += result["parse_cpu"]  # the worker processes' CPU time
     print(json.dumps(result))
 
 
@@ -236,6 +272,69 @@ def broken_local_links(directory: str) -> tuple[int, int]:
     return total, broken
 
 
+# --- Link extraction alone ----------------------------------------------------------------------
+
+
+def lxml_hrefs(text: str) -> list[str]:
+    import lxml.html  # type: ignore[import-untyped,unused-ignore]
+
+    return [a.get("href") for a in lxml.html.fromstring(text).iter("a") if a.get("href")]
+
+
+def resolve_uncached(hrefs: list[str], base: str) -> list[str]:
+    """links.absolute_links without its per-page cache: one urljoin per href."""
+    return [link for href in hrefs if (link := links._absolute(href.strip(), base)) is not None]
+
+
+def corpus(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """(base URL, text) of the pages whose parsing is timed: the site's, or generated ones."""
+    if args.site:
+        root = Path(args.site)
+        pages = sorted(root.rglob("*.html"))
+        return [(f"http://h/{p.relative_to(root)}", p.read_text("utf-8", "replace")) for p in pages]
+    site = Site(pages=200)
+    return [(f"http://h/p/{i}.html", site.page(i).decode()) for i in range(200)]
+
+
+def bench_parsers(pages: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """CPU ms per page for each step of link extraction, and for sending it to a process."""
+
+    def per_page(step: Callable[[str, str], object]) -> float:
+        step(*pages[0])  # imports, caches
+        start = time.process_time()
+        for base, text in pages:
+            step(base, text)
+        return 1000 * (time.process_time() - start) / len(pages)
+
+    hrefs = {base: links.find_hrefs(text) for base, text in pages}
+    steps: list[tuple[str, Callable[[str, str], object]]] = [
+        ("find hrefs: html.parser (stdlib)", lambda _, text: stdlib_hrefs(text)),
+        ("find hrefs: selectolax (lexbor)", lambda _, text: links.find_hrefs(text)),
+        ("find hrefs: lxml", lambda _, text: lxml_hrefs(text)),
+        ("resolve: urljoin per href", lambda base, _: resolve_uncached(hrefs[base], base)),
+        (
+            "resolve: cached per page (links)",
+            lambda base, _: links.absolute_links(hrefs[base], base),
+        ),
+        ("links.parse_links (lexbor + cache)", lambda base, text: links.parse_links(text, base)),
+    ]
+    rows: list[dict[str, Any]] = []
+    for name, step in steps:
+        try:
+            rows.append({"step": name, "ms_per_page": per_page(step)})
+        except ImportError:
+            rows.append({"step": name, "ms_per_page": None})
+    with concurrent.futures.ProcessPoolExecutor(1) as pool:
+        pool.submit(links.parse_links, "", "http://h/").result()  # start the worker
+        rows.append(
+            {
+                "step": "parse_links in a worker process: this process's share",
+                "ms_per_page": per_page(lambda b, t: pool.submit(links.parse_links, t, b).result()),
+            }
+        )
+    return rows
+
+
 # --- The site server ------------------------------------------------------------------------
 
 
@@ -300,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
         return reexec_in_netns(argv)
     if args.quick:
         args.pages, args.repeat = 300, 1
-    variants = ["plain", "crawl2-stdlib", "crawl2", "crawl3", "mirror"]
+    variants = ["plain", "crawl2-stdlib", "crawl2", "crawl2-procs", "crawl3", "mirror"]
     if args.crawl1:
         variants.append("crawl1")
     if args.site and shutil.which("wget"):  # (the generated site has an endless page)
@@ -324,13 +423,13 @@ def main(argv: list[str] | None = None) -> int:
         proc.terminate()
         proc.wait(timeout=10)
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for variant in variants:
         mine = [r for r in runs if r["variant"] == variant]
         pages = len(mine[0]["pages"])
 
         def med(key: str, mine: list[dict[str, Any]] = mine) -> float:
-            return statistics.median(r[key] for r in mine)
+            return float(statistics.median(r[key] for r in mine))
 
         seconds = med("seconds")
         parse = None if mine[0]["parse_cpu"] is None else med("parse_cpu")
@@ -370,7 +469,22 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for line in checks["lines"]:
         print(line)
-    write_json(args.json, {"site": args.site, "start": start, "rows": rows, "checks": checks})
+    texts = corpus(args)[: 20 if args.quick else None]
+    parser_rows = bench_parsers(texts)
+    size = sum(len(text.encode()) for _, text in texts) / len(texts) / 1024
+    print(f"\nLink extraction alone: CPU ms per page over {len(texts)} pages ({size:.0f} KiB avg)")
+    for row in parser_rows:
+        print(f"{row['step']:56} {fmt(row['ms_per_page'], '7.2f'):>7}")
+    write_json(
+        args.json,
+        {
+            "site": args.site,
+            "start": start,
+            "rows": rows,
+            "checks": checks,
+            "parsers": parser_rows,
+        },
+    )
     return 0 if checks["ok"] else 1
 
 

@@ -30,8 +30,19 @@ import attrs
 import h11
 import trio
 
-__all__ = ["Handler", "Request", "Response", "StaticFiles", "serve_http"]
+from ._args import port
+from ._run import run
 
+__all__ = [
+    "Handler",
+    "Request",
+    "Response",
+    "StaticFiles",
+    "serve_http",
+    "serve_until_cancelled",
+]
+
+PROG = "_http_server"
 MAX_REQUEST_BYTES = 64 * 1024
 
 
@@ -220,25 +231,23 @@ def _read_file(path: str) -> bytes:
         return f.read()
 
 
+async def serve_until_cancelled(handler: Handler, port: int = 0) -> None:
+    """Serve *handler* on 127.0.0.1 and print the base URL (for a server in its own process)."""
+    async with trio.open_nursery() as nursery:
+        url = await nursery.start(serve_http, handler, port)
+        print(url, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="_http_server", description="Serve a directory of static files on loopback."
+        prog=PROG, description="Serve a directory of static files on loopback."
     )
     parser.add_argument("root", metavar="DIR")
-    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--port", type=port, default=0)
     args = parser.parse_args(argv)
     if not os.path.isdir(args.root):
         parser.error(f"not a directory: {args.root}")
-
-    async def serve() -> None:
-        async with trio.open_nursery() as nursery:
-            url = await nursery.start(serve_http, StaticFiles(args.root), args.port)
-            print(url, flush=True)
-
-    try:
-        trio.run(serve)
-    except KeyboardInterrupt:
-        return 130
+    run(PROG, serve_until_cancelled, StaticFiles(args.root), args.port)
     return 0
 
 

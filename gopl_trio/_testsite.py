@@ -24,9 +24,13 @@ from collections.abc import AsyncGenerator
 import attrs
 import trio
 
-from ._http_server import Request, Response, serve_http
+from ._args import port, positive_int, seconds
+from ._http_server import Request, Response, serve_http, serve_until_cancelled
+from ._run import run
 
 __all__ = ["Site", "closed_port_url", "serve_site"]
+
+PROG = "_testsite"
 
 
 def closed_port_url() -> str:
@@ -205,22 +209,13 @@ async def serve_site(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="_testsite", description="Serve the generated test site.")
-    parser.add_argument("--pages", type=int, default=3000)
-    parser.add_argument("--slow-delay", type=float, default=0.05)
-    parser.add_argument("--port", type=int, default=0)
+    parser = argparse.ArgumentParser(prog=PROG, description="Serve the generated test site.")
+    parser.add_argument("--pages", type=positive_int, default=3000)
+    parser.add_argument("--slow-delay", type=seconds, default=0.05)
+    parser.add_argument("--port", type=port, default=0)
     args = parser.parse_args(argv)
     site = Site(pages=args.pages, slow_delay=args.slow_delay)
-
-    async def run() -> None:
-        async with trio.open_nursery() as nursery:
-            url = await nursery.start(serve_site, site, args.port)
-            print(url, flush=True)
-
-    try:
-        trio.run(run)
-    except KeyboardInterrupt:
-        return 130
+    run(PROG, serve_until_cancelled, site.handle, args.port)
     return 0
 
 

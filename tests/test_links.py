@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,7 +13,7 @@ import trio
 import trio.testing
 
 from gopl_trio import _crawl, links
-from gopl_trio._http_server import Request, Response, serve_http
+from gopl_trio._http_server import Request, Response, StaticFiles, serve_http
 from gopl_trio._testsite import Site, closed_port_url, serve_site
 from gopl_trio.links import FetchError
 
@@ -296,3 +297,26 @@ async def test_cli_help_and_usage() -> None:
         assert (
             b"usage: links [-h] [-timeout TIMEOUT] URL [URL ...]" in result.stdout + result.stderr
         )
+
+
+# --- The static file server (real-site runs of the crawlers and the benchmark) ---------------
+
+
+async def test_static_files(nursery: trio.Nursery, tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "index.html").write_text('<a href="sub/">sub</a>')
+    (tmp_path / "sub" / "index.html").write_text('<a href="../a b.txt">a</a>')
+    (tmp_path / "a b.txt").write_text("text")
+    (tmp_path.parent / "secret.txt").write_text("outside")
+    base = await nursery.start(serve_http, StaticFiles(str(tmp_path)))
+    async with links.new_client() as client:
+        assert await links.extract(client, f"{base}/") == [f"{base}/sub/"]
+        # A directory without its slash redirects, so relative links resolve as in a browser.
+        assert await links.extract(client, f"{base}/sub") == [f"{base}/a b.txt"]
+        page = await links.fetch(client, f"{base}/a%20b.txt")
+        assert (page.body, page.content_type) == (b"text", "text/plain; charset=utf-8")
+        for path in ["/missing.html", "/..%2Fsecret.txt", "/%2e%2e/secret.txt", "/sub/%2F"]:
+            with pytest.raises(FetchError, match="404 Not Found"):
+                await links.fetch(client, base + path)
+        response = await client.post(f"{base}/")
+        assert response.status_code == 405

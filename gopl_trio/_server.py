@@ -62,21 +62,34 @@ def goodbye_deadline() -> float:
 
 
 @contextlib.asynccontextmanager
-async def goodbye_on_shutdown(conn: trio.abc.SendStream) -> AsyncIterator[None]:
+async def goodbye_on_shutdown(
+    conn: trio.abc.Stream, writer: trio.abc.SendStream | None = None
+) -> AsyncIterator[None]:
     """Tell the client `Server shutting down` if the handler is cancelled from outside.
 
     A handler is cancelled from outside only when the server stops: its own timeouts are
-    scopes inside it, and a client that hangs up ends it with an error instead. If a write
-    was cut short by the cancellation, the goodbye starts on a new line.
+    scopes inside it, and a client that hangs up ends it with an error instead. The goodbye
+    goes through *writer* (default: *conn*); if a write was cut short by the cancellation, it
+    starts on a new line. Then we close our half and read until the client closes its own,
+    within the same deadline: closing a socket that still holds unread input makes the kernel
+    reset the connection and throw away what it had not yet sent -- the goodbye included.
     """
     try:
         yield
     except* trio.Cancelled:  # bare, or in a group from a nursery inside the handler
+        writer = conn if writer is None else writer
         with trio.CancelScope(shield=True, deadline=goodbye_deadline()):
-            fresh_line = isinstance(conn, LockedSendStream) and conn.interrupted
+            fresh_line = isinstance(writer, LockedSendStream) and writer.interrupted
             with contextlib.suppress(*PEER_GONE, trio.BusyResourceError):
-                await send_line(conn, "\n" + GOODBYE if fresh_line else GOODBYE)
+                await send_line(writer, "\n" + GOODBYE if fresh_line else GOODBYE)
+                if isinstance(conn, trio.abc.HalfCloseableStream):
+                    await conn.send_eof()
+                while await conn.receive_some(_DISCARD):
+                    pass  # what the client sent that nobody will read
         raise
+
+
+_DISCARD = 64 * 1024
 
 
 def run(prog: str, host: str, port: int, serve: Serve) -> NoReturn:

@@ -36,7 +36,7 @@ async def echo(conn: trio.abc.SendStream, shout: str, delay: float) -> None:
 
 async def handle_conn(conn: trio.abc.Stream, delay: float) -> None:
     shared = _tcp.LockedSendStream(conn)  # overlapping echoes write to one connection
-    async with conn, _server.goodbye_on_shutdown(shared):
+    async with conn, _server.goodbye_on_shutdown(conn, shared):
         try:
             lines = _lines.LineReader(conn)
             async with trio.open_nursery() as echoes:  # closes only after every echo (8.4)

@@ -1,4 +1,4 @@
-"""reverb3: reverb2 with exercise 8.8's idle timeout, and limits no client can outgrow.
+"""reverb3: reverb2 with exercise 8.8's idle timeout and limits no client outgrows.
 
 gopl.io/ch8/reverb2 with exercise 8.8 (§8.7). A client that shouts nothing for `--idle`
 seconds (default 10) is disconnected once its last echoes have gone out. Three limits make
@@ -81,7 +81,7 @@ async def echo(
 async def handle_conn(conn: trio.abc.Stream, delay: float, idle: float = IDLE) -> None:
     # Overlapping echoes write to one connection; an echo stuck for `idle` seconds ends it.
     shared = _tcp.LockedSendStream(conn, stall_timeout=idle)
-    async with conn, _server.goodbye_on_shutdown(shared):
+    async with conn, _server.goodbye_on_shutdown(conn, shared):
         try:
             lines = _lines.LineReader(conn)
             budget = EchoBudget()

@@ -6,11 +6,13 @@ lines and the command lines run for real, over loopback, on the real clock.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import signal
 import socket
 import subprocess
 import sys
+import time
 import tracemalloc
 from collections.abc import Awaitable, Callable
 
@@ -330,3 +332,38 @@ def test_reverb_cli_rejects_a_bad_delay(program: str) -> None:
     assert proc.returncode == 2
     assert "--delay" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_reverb3_cli_says_goodbye_to_a_stalled_client_and_exits_at_once() -> None:
+    """Ctrl-C: a client that read nothing while its echoes piled up still hears goodbye."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gopl_trio.reverb3", "--host", "127.0.0.1", "--port", "0"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stderr is not None
+        match = re.search(r":(\d+)$", server.stderr.readline().strip())
+        assert match
+        with socket.socket() as stalled:
+            stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            stalled.connect(("127.0.0.1", int(match.group(1))))
+            stalled.settimeout(0.5)
+            line = b"\xff" * 65535 + b"\n"  # echoes that fill every buffer on the way
+            with contextlib.suppress(TimeoutError):
+                for _ in range(20):
+                    stalled.sendall(line)
+            server.send_signal(signal.SIGINT)
+            signalled = time.monotonic()
+            stalled.settimeout(10)
+            tail = b""
+            while chunk := stalled.recv(65536):  # reading at last: the rest, then goodbye
+                tail = (tail + chunk)[-100:]
+            server.wait(timeout=10)
+            exited = time.monotonic() - signalled
+    finally:
+        server.kill()
+        server.communicate()
+    assert tail.endswith(b"\n" + _server.GOODBYE.encode() + b"\n")
+    assert exited < 2  # the goodbye grace is 0.15 s; the rest is a loaded test machine
+    assert server.returncode == 0

@@ -35,12 +35,38 @@ class StuckWriter(trio.abc.SendStream):
 async def test_goodbye_after_a_cut_write_starts_on_a_new_line() -> None:
     stream = StuckWriter()
     shared = _tcp.LockedSendStream(stream)
+    _client, conn = trio.testing.memory_stream_pair()
     with trio.CancelScope() as server:  # what Ctrl-C cancels
-        async with _server.goodbye_on_shutdown(shared), trio.open_nursery() as nursery:
+        async with _server.goodbye_on_shutdown(conn, shared), trio.open_nursery() as nursery:
             nursery.start_soon(shared.send_all, b"hello\n")
             await trio.testing.wait_all_tasks_blocked()
             server.cancel()
     assert stream.data == b"hel\nServer shutting down\n"
+
+
+async def test_after_the_goodbye_we_wait_for_the_client_to_close_its_half(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Closing with unread input would reset the connection and lose the goodbye."""
+    client, conn = trio.testing.memory_stream_pair()
+    await client.send_all(b"lines nobody read\n" * 100)
+    ended = []
+
+    async def handler() -> None:
+        with trio.CancelScope() as server:
+            server.cancel()
+            async with _server.goodbye_on_shutdown(conn):
+                await trio.sleep_forever()
+        ended.append(trio.current_time())
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(handler)
+        await trio.sleep(0.1)
+        assert await client.receive_some() == b"Server shutting down\n"
+        assert await client.receive_some() == b""  # our half is closed ...
+        assert not ended  # ... and we are still reading theirs
+        await client.send_eof()
+    assert ended == [0.1]
 
 
 async def test_a_client_that_takes_nothing_delays_the_exit_by_the_grace_at_most(
@@ -56,14 +82,14 @@ async def test_a_client_that_takes_nothing_delays_the_exit_by_the_grace_at_most(
 
 
 async def test_goodbye_is_not_sent_when_the_handler_ends_by_itself() -> None:
-    stream = StuckWriter()
-    stream.writes = 1  # no stuck first write
-    async with _server.goodbye_on_shutdown(stream):
+    client, conn = trio.testing.memory_stream_pair()
+    async with _server.goodbye_on_shutdown(conn):
         await trio.lowlevel.checkpoint()
     with pytest.raises(ValueError, match="boom"):
-        async with _server.goodbye_on_shutdown(stream):
+        async with _server.goodbye_on_shutdown(conn):
             raise ValueError("boom")
-    assert stream.data == b""
+    await conn.aclose()
+    assert await client.receive_some() == b""
 
 
 async def test_goodbye_deadline_outside_a_running_server(

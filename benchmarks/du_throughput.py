@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import resource
+import shlex
 import shutil
 import subprocess
 import sys
@@ -123,6 +124,7 @@ def bench_tree(name: str, rounds: int, only: set[str] | None) -> dict[str, Any]:
             ]
         )
     print(f"\ntree{name}: {stats.files} files in {stats.dirs} directories, {rounds} rounds")
+    print(f"command: python -m benchmarks.du_throughput {shlex.join(sys.argv[1:])}")
     print_table(
         ["program", "wall p50 s", "wall min s", "× plain walk", "CPU s", "peak MB", "totals ok"],
         rows,

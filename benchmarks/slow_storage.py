@@ -287,6 +287,7 @@ def bench_tree(
     stats = ensure_tree(source, spec)
     expected = Expected()
     print(f"\ntree slow{name}: {stats.files} files in {stats.dirs} directories", flush=True)
+    print(f"command: python -m benchmarks.slow_storage {shlex.join(sys.argv[1:])}")
     report: dict[str, Any] = {"tree": name, "files": stats.files, "dirs": stats.dirs, "runs": []}
     startup = measure_startup(commands)
     report["startup_s"] = startup

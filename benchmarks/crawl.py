@@ -497,7 +497,7 @@ def check_runs(runs: list[dict[str, Any]], variants: list[str]) -> dict[str, Any
         for run in (r for r in runs if r["variant"] == variant):
             got = page_set(run["pages"])
             if got != reference:
-                ok = False
+                ok = ok and variant == "crawl1"  # crawl1 misses pages: the book's lesson
                 lines.append(
                     f"{variant}: {len(got - reference)} pages more, {len(reference - got)} fewer"
                     f" (e.g. {sorted(got ^ reference)[:3]})"
@@ -515,8 +515,7 @@ def check_runs(runs: list[dict[str, Any]], variants: list[str]) -> dict[str, Any
             + ("" if saved == theirs else f" (differ: {sorted(saved ^ theirs)[:5]})")
         )
         ok = ok and saved == theirs
-    if all(r["variant"] != "mirror" or r["pages"] for r in runs):
-        lines.append("all variants found the same pages" if ok else "MISMATCH (see above)")
+    lines.append("checks passed" if ok else "CHECKS FAILED (see above)")
     return {"ok": ok, "lines": lines}
 
 

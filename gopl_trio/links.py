@@ -1,4 +1,4 @@
-"""Fetching pages and extracting their links: `gopl.io/ch5/links` (§5.6), and findlinks.
+"""Fetching pages and extracting their links: gopl.io/ch5/links, §5.6.
 
 The trio counterpart of the book's `links` package (`links.Extract`), used by crawl1-3 and
 mirror (§8.6, exercise 8.7) and fetchfirst (exercise 8.11). As a program it is the book's

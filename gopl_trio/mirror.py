@@ -1,10 +1,11 @@
-"""Mirror a web site into a directory: exercise 8.7, built on gopl.io/ch8/crawl2 (§8.6).
+"""Mirror a web site into a directory: exercise 8.7 (§8.6).
 
-The exercise: a concurrent program that fetches every page reachable from a URL, only pages
-within the original domain, writes each to a local directory, and alters the links in the
-mirrored pages so that they refer to the local copies. Here crawl2's design does the crawling
-(a task per unseen link, a `trio.CapacityLimiter(20)` around each fetch and write, the nursery
-as the work counter), restricted to the start URL's host, redirects included.
+The exercise asks for a concurrent program that fetches every page reachable from a URL,
+only pages within the original domain, writes each to a local directory, and alters the links
+in the mirrored pages so that they refer to the local copies. Here the design of the book's
+crawl2 (gopl.io/ch8/crawl2) does the crawling (a task per unseen link, a
+`trio.CapacityLimiter(20)` around each fetch and write, the nursery as the work counter),
+restricted to the start URL's host, redirects included.
 
 Each page is saved under the path of its final URL (after redirects): `/` and `/dir/` as
 `index.html`, a query string appended as `?query`, as `wget` does. A file is written to a

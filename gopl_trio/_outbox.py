@@ -22,12 +22,21 @@ from __future__ import annotations
 
 import collections
 import os
+import socket
 
 import trio
 
-__all__ = ["Outbox", "Outboxes"]
+__all__ = ["Outbox", "Outboxes", "encode"]
 
-BATCH = 64 * 1024  # bytes the writer task sends at once
+# Bytes the writer task sends at once, at least one line: small, so that the server's goodbye,
+# which replaces whatever is queued, waits behind little more than the kernel's buffers.
+BATCH = 4 * 1024
+KERNEL_BUFFER = 4 * 1024  # SO_SNDBUF asked for (Linux doubles it): see Outbox.__init__
+
+
+def encode(line: str) -> bytes:
+    """*line* as the bytes that go out: UTF-8 (U+FFFD for what cannot be), then a newline."""
+    return (line + "\n").encode("utf-8", errors="replace")
 
 
 class Outbox:
@@ -35,11 +44,15 @@ class Outbox:
 
     def __init__(self, owner: Outboxes, conn: trio.SocketStream, limit: int, limit_bytes: int):
         self._owner = owner
+        # What a client has not taken waits here, where it is counted, bounded, dropped or
+        # replaced by a goodbye, rather than in the kernel (which would hold up to 4 MiB).
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, KERNEL_BUFFER)
         self._fd = conn.socket.fileno()
         self._limit = limit
         self._limit_bytes = limit_bytes
         self._lines: collections.deque[bytes] = collections.deque()
         self._bytes = 0
+        self._line_begun = False  # the first queued line is the rest of one partly written
         self.dropped = 0  # lines lost since the client last got one
         self._closed = False
         self._writer_busy = False  # the writer task has (or is sending) lines: leave them to it
@@ -50,11 +63,11 @@ class Outbox:
         """Bytes held for this client right now (at most *limit_bytes*, plus a notice)."""
         return self._bytes
 
-    def put(self, line: str) -> None:
-        """Queue *line*; if the queue is full, drop it and count it."""
+    def put(self, line: str | bytes) -> None:
+        """Queue *line* (bytes: from `encode`, once for many outboxes); drop it if full."""
+        data = encode(line) if isinstance(line, str) else line
         if self._closed:
             return
-        data = (line + "\n").encode("utf-8", errors="replace")
         if len(self._lines) >= self._limit or self._bytes + len(data) > self._limit_bytes:
             self.dropped += 1
             return
@@ -63,27 +76,27 @@ class Outbox:
         self._append(data)
 
     def _say_dropped(self) -> None:
-        self._append(f"({self.dropped} messages dropped: you are reading too slowly)\n")
+        self._append(encode(f"({self.dropped} messages dropped: you are reading too slowly)"))
         self.dropped = 0
 
     def close(self, last_word: str | None = None) -> None:
         """Take no more lines; with *last_word*, it replaces the lines still queued."""
         if last_word is not None:
+            begun = self._lines[0] if self._line_begun else b""  # finish the line, though
             self._lines.clear()
             self._bytes = self.dropped = 0
-            self._append(last_word + "\n")
+            self._append(begun + encode(last_word))
+            self._write_now()  # at once, if the socket can take it: no waiting for a sweep
         self._closed = True
         self._writer_busy = True  # the writer sends the rest with the flow control it has
         self._writer_wakeup.set()
 
-    def _append(self, data: bytes | str) -> None:
-        if isinstance(data, str):
-            data = data.encode("utf-8", errors="replace")
+    def _append(self, data: bytes) -> None:
         self._lines.append(data)
         self._bytes += len(data)
         if self._writer_busy:
             self._writer_wakeup.set()
-        else:
+        elif len(self._lines) == 1:  # the first since the last sweep
             self._owner._schedule(self)
 
     def _take(self, limit: int) -> bytes:
@@ -93,6 +106,7 @@ class Outbox:
             taken.append(self._lines.popleft())
             size += len(taken[-1])
         self._bytes -= size
+        self._line_begun = False
         return b"".join(taken)
 
     def _write_now(self) -> None:
@@ -109,8 +123,11 @@ class Outbox:
         except OSError:
             return  # reset or closed: the connection's reader sees it too
         if sent < len(data):
-            self._lines.append(data[sent:])
+            rest = data[sent:].split(b"\n")  # back into lines (the first may be a line's end)
+            rest.pop()  # what follows the last newline: nothing
+            self._lines.extend(line + b"\n" for line in rest)
             self._bytes = len(data) - sent
+            self._line_begun = sent > 0 and data[sent - 1] != ord("\n")
             self._writer_busy = True
             self._writer_wakeup.set()
 
@@ -143,8 +160,9 @@ class Outboxes:
         return Outbox(self, conn, limit, limit_bytes)
 
     def _schedule(self, box: Outbox) -> None:
+        if not self._pending:
+            self._wakeup.set()
         self._pending.add(box)
-        self._wakeup.set()
 
     async def write_forever(self) -> None:
         """Sweep: write every outbox that has lines; then wait for more lines."""

@@ -75,8 +75,9 @@ async def broadcaster(events: trio.MemoryReceiveChannel[Event]) -> None:
                 match event:
                     case Message(text):
                         # Broadcast incoming message to all clients' outgoing queues.
+                        line = _outbox.encode(text)  # once for all
                         for cli in clients:
-                            cli.outgoing.put(text)
+                            cli.outgoing.put(line)
                     case Entering(cli):
                         names = sorted(other.name for other in clients)  # 8.12
                         cli.outgoing.put(
@@ -209,11 +210,11 @@ async def serve(
                 room.start_soon(broadcaster, events_recv)
                 room.start_soon(accept_loop, handlers)
                 await stop.wait()
+                handlers.cancel_scope.deadline = trio.current_time() + GRACE
                 room.cancel_scope.cancel()  # no more broadcasting, no more accepting
             await listener.aclose()  # no new clients
             for outgoing in connected:
                 outgoing.close(last_word=GOODBYE)  # whatever it had queued, this comes next
-            handlers.cancel_scope.deadline = trio.current_time() + GRACE
         nursery.cancel_scope.cancel()  # every handler has ended: so can the outboxes' writer
 
 

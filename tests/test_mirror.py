@@ -232,3 +232,58 @@ async def test_same_pages_as_wget_mirror(nursery: trio.Nursery, tmp_path: Path) 
     assert {f for f in ours if f.endswith(".html")} == {f for f in theirs if f.endswith(".html")}
     # wget also saves the images that pages show (<img src>); mirror only follows <a href>.
     assert ours <= theirs
+
+
+# --- A real site: Debian's Python documentation, in a private network namespace ---------------
+
+DOCS = Path("/usr/share/doc/python3/html")
+
+
+def can_unshare() -> bool:
+    if shutil.which("unshare") is None or shutil.which("ip") is None:
+        return False
+    return subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(
+    not (DOCS / "index.html").is_file(), reason="python3-doc is not installed (apt-get)"
+)
+@pytest.mark.skipif(not can_unshare(), reason="cannot make a network namespace (unshare -n)")
+async def test_python_docs_in_a_private_network(tmp_path: Path) -> None:
+    # Off-site links cannot be followed in here even by mistake: only loopback is up.
+    python = sys.executable
+    script = f"""
+        set -e
+        ip link set lo up
+        mkfifo {tmp_path}/url
+        {python} -m gopl_trio._http_server {DOCS} > {tmp_path}/url &
+        server=$!
+        read base < {tmp_path}/url
+        echo "$base" > {tmp_path}/base
+        set +e
+        {python} -m gopl_trio.crawl3 -same-host "$base/index.html" \\
+            > {tmp_path}/crawl3.out 2> {tmp_path}/crawl3.err < /dev/null
+        echo $? > {tmp_path}/crawl3.status
+        {python} -m gopl_trio.mirror "$base/index.html" {tmp_path}/m \\
+            > /dev/null 2> {tmp_path}/mirror.err < /dev/null
+        echo $? > {tmp_path}/mirror.status
+        kill $server
+    """
+    with trio.fail_after(100):
+        await trio.run_process(["unshare", "-n", "sh", "-c", script])
+    base = (tmp_path / "base").read_text().strip()
+    crawled = (tmp_path / "crawl3.out").read_text().splitlines()
+    errors = (tmp_path / "crawl3.err").read_text().splitlines()
+    assert int((tmp_path / "crawl3.status").read_text()) == (1 if errors else 0)
+    assert len(crawled) > 500 and all(url.startswith(base + "/") for url in crawled)
+    assert all(line.startswith("crawl3: ") for line in errors)
+
+    # mirror saved the HTML pages crawl3 fetched, and every converted link resolves.
+    failed = {line.split()[2].rstrip(":") for line in errors if line.startswith("crawl3: getting ")}
+    pages = {url.removeprefix(base + "/") for url in crawled if url.endswith(".html")} - {
+        url.removeprefix(base + "/") for url in failed
+    }
+    saved = {f for f in saved_files(tmp_path / "m") if f.endswith(".html")}
+    assert saved == pages
+    assert all(resolves(page, href) for page, href in local_links(tmp_path / "m"))
+    assert int((tmp_path / "mirror.status").read_text()) == (1 if errors else 0)

@@ -165,14 +165,22 @@ def convert_page(root: str, page: Saved, local: dict[str, str], stats: Stats | N
         text = decode(Page(page.url, 200, "OK", f"text/html; charset={page.charset}", f.read()))
     tree = LexborHTMLParser(text)
     here = posixpath.dirname(page.path)
+    targets: dict[str, str | None] = {}  # href without its #fragment -> what it becomes
     changed = False
     for node in tree.css(", ".join(f"{tag}[{attr}]" for tag, attr in URL_ATTRIBUTES.items())):
         attr = URL_ATTRIBUTES[node.tag or ""]
         value = node.attributes.get(attr)
-        if value is None or not (new := converted(value, page.url, here, local)):
+        if value is None:
             continue
-        node.attrs[attr] = new
-        changed = True
+        href, hash_sign, fragment = value.strip().partition("#")
+        if not href:
+            continue  # a link within this page
+        if href not in targets:  # pages repeat their links: convert each once
+            targets[href] = converted(href, page.url, here, local)
+        new = targets[href]
+        if new is not None and new + hash_sign + fragment != value:
+            node.attrs[attr] = new + hash_sign + fragment
+            changed = True
     if changed:
         write_file(root, page.path, (tree.html or "").encode(page.charset, "xmlcharrefreplace"))
     if stats is not None:
@@ -180,24 +188,20 @@ def convert_page(root: str, page: Saved, local: dict[str, str], stats: Stats | N
 
 
 def converted(href: str, base_url: str, here: str, local: dict[str, str]) -> str | None:
-    """What *href* on the page at *base_url* (saved in directory *here*) becomes, or None to
-    keep it as it is."""
-    href = href.strip()
-    if not href or href.startswith("#"):
-        return None  # this page itself
+    """What a link to *href* (without a fragment) on the page at *base_url*, saved in the
+    directory *here*, becomes: a relative path to the local copy, or the absolute URL of what
+    was not saved; None for a link that is not http(s)."""
     try:
-        absolute = urllib.parse.urljoin(base_url, href)
-        parts = urllib.parse.urlsplit(absolute)
+        parts = urllib.parse.urlsplit(urllib.parse.urljoin(base_url, href))
     except ValueError:
         return None
     if parts.scheme not in ("http", "https"):
         return None  # mailto:, javascript: and the like
-    target = local.get(urllib.parse.urlunsplit(parts._replace(fragment="")))
+    absolute = urllib.parse.urlunsplit(parts)
+    target = local.get(absolute)
     if target is None:  # not saved: a relative link would break, point it at the original
-        return absolute if absolute != href else None
-    relative = posixpath.relpath(target, here or ".")
-    fragment = f"#{parts.fragment}" if parts.fragment else ""
-    return urllib.parse.quote(relative) + fragment
+        return absolute
+    return urllib.parse.quote(posixpath.relpath(target, here or "."))
 
 
 async def mirror(

@@ -475,7 +475,7 @@ def run_load(
         "p50_ms": quantile_ms(histogram, 0.50),
         "p99_ms": quantile_ms(histogram, 0.99),
         "max_ms": worst / 1e6 if delivered else float("nan"),
-        "lines_per_read": delivered / reads if reads else float("nan"),
+        "deliveries_per_read": delivered / reads if reads else float("nan"),
         "loadgen_procs": procs,
         "loadgen_cpu_max": max(cpus),
         "loadgen_cpu_total": sum(cpus),
@@ -543,7 +543,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     head = (
         "| server | scenario | clients | msg/s | deliveries/s | delivered | lost (notified) "
         "| p50 ms | p99 ms | max ms | server CPU | server peak RSS "
-        "| lines/read | load gen: procs × max CPU | other load |"
+        "| deliveries/read | load gen: procs × max CPU | other load |"
     )
     print(head)
     print("|---" * (head.count("|") - 1) + "|")
@@ -554,7 +554,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
             f"| {r['lost']} ({r['dropped_notified']}) "
             f"| {ms(r['p50_ms'])} | {ms(r['p99_ms'])} | {ms(r['max_ms'])} "
             f"| {r['server_cpu']:.0%} | {r['server_peak_rss_mb']:.0f} MB "
-            f"| {r['lines_per_read']:.1f} "
+            f"| {r["deliveries_per_read"]:.1f} "
             f"| {r['loadgen_procs']} × {r['loadgen_cpu_max']:.0%} | {r['other_cpu']:.0%} |"
         )
     by = {(r["server"], r["scenario"], r["rate"]): r for r in rows}

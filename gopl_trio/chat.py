@@ -42,6 +42,8 @@ NAME_MAX = 32
 
 @attrs.define(eq=False)
 class Client:
+    """What the broadcaster knows of a client: Go's `client` plus the name of exercise 8.14."""
+
     name: str
     outgoing: _outbox.Outbox  # Go's `chan<- string`, buffered and never waited on (8.15)
 
@@ -90,6 +92,7 @@ async def broadcaster(events: trio.MemoryReceiveChannel[Event]) -> None:
 
 
 def waiting(events: trio.MemoryReceiveChannel[Event]) -> list[Event]:
+    """The events already in the channel (at most EVENTS), without waiting."""
     got: list[Event] = []
     with contextlib.suppress(trio.WouldBlock, trio.EndOfChannel):
         while len(got) < EVENTS:

@@ -554,7 +554,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
             f"| {r['lost']} ({r['dropped_notified']}) "
             f"| {ms(r['p50_ms'])} | {ms(r['p99_ms'])} | {ms(r['max_ms'])} "
             f"| {r['server_cpu']:.0%} | {r['server_peak_rss_mb']:.0f} MB "
-            f"| {r["deliveries_per_read"]:.1f} "
+            f"| {r['deliveries_per_read']:.1f} "
             f"| {r['loadgen_procs']} × {r['loadgen_cpu_max']:.0%} | {r['other_cpu']:.0%} |"
         )
     by = {(r["server"], r["scenario"], r["rate"]): r for r in rows}

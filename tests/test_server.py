@@ -32,7 +32,9 @@ class StuckWriter(trio.abc.SendStream):
         await trio.lowlevel.checkpoint()
 
 
-async def test_goodbye_after_a_cut_write_starts_on_a_new_line() -> None:
+async def test_goodbye_after_a_cut_write_starts_on_a_new_line(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     stream = StuckWriter()
     shared = _tcp.LockedSendStream(stream)
     _client, conn = trio.testing.memory_stream_pair()

@@ -16,7 +16,7 @@ from pathlib import Path
 import gopl_trio
 from gopl_trio._run import run
 
-HELPERS = {"links", "treegen"}  # shared modules without a book program of their own
+HELPERS = {"treegen"}  # shared modules without a book program of their own
 _SECTION = re.compile(r"§\s?\d+(?:\.\d+)*(?:[–-]\d+(?:\.\d+)*)?|Learning Go")
 # What the listing shows in its own columns: "name: " in front, the Go path and section after.
 _NOISE = re.compile(r"^\w+: |\s*\(?:?\s*(?:gopl\.io/\S*|exercise [\d.]+)?,?\s*\(?§[^)]*\)?\.?$")

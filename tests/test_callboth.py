@@ -29,7 +29,7 @@ async def run(error: str, slow_delay: float = 2.0) -> tuple[list[str], list[floa
 
 
 async def test_error_cancels_the_slow_call_at_once(
-    autojump_clock: trio.testing.MockClock,
+    io_clock: trio.testing.MockClock,
 ) -> None:
     tasks_before = trio.lowlevel.current_statistics().tasks_living
     start = trio.current_time()
@@ -47,7 +47,7 @@ async def test_error_cancels_the_slow_call_at_once(
 
 
 async def test_without_error_both_results_arrive(
-    autojump_clock: trio.testing.MockClock,
+    io_clock: trio.testing.MockClock,
 ) -> None:
     start = trio.current_time()
     lines, stamps = await run("false")

@@ -23,15 +23,6 @@ CRAWLERS = [crawl1, crawl2, crawl3]
 ids = [m.__name__.rsplit(".", 1)[1] for m in CRAWLERS]
 
 
-@pytest.fixture
-def io_clock(mock_clock: trio.testing.MockClock) -> trio.testing.MockClock:
-    """Virtual time for tests over real loopback sockets: it jumps ahead only after 20 ms of
-    real idleness, so that bytes still on their way are not overtaken (an autojump threshold
-    of 0 is for tests without real I/O)."""
-    mock_clock.autojump_threshold = 0.02
-    return mock_clock
-
-
 async def crawl(
     module: ModuleType, urls: list[str], **kwargs: object
 ) -> tuple[Summary, list[str], list[str]]:

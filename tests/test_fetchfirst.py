@@ -10,11 +10,11 @@ import trio
 import trio.testing
 
 from gopl_trio import fetchfirst
-from gopl_trio._testsite import Site, serve_site
+from gopl_trio._testsite import Site, closed_port_url, serve_site
 
 
 async def test_first_response_wins_and_others_are_cancelled(
-    autojump_clock: trio.testing.MockClock,
+    io_clock: trio.testing.MockClock,
 ) -> None:
     site = Site(pages=10, slow_delay=3600)
     async with trio.open_nursery() as nursery:
@@ -40,7 +40,7 @@ async def test_first_response_wins_and_others_are_cancelled(
 async def test_all_fail(nursery: trio.Nursery) -> None:
     base = await nursery.start(serve_site, Site(pages=10))
     err = io.StringIO()
-    urls = [f"{base}/missing", "ftp://h/", "http://127.0.0.1:1/", f"{base}/error.html"]
+    urls = [f"{base}/missing", "ftp://h/", closed_port_url(), f"{base}/error.html"]
     assert await fetchfirst.fetch_first(urls, err=err) is None
     lines = err.getvalue().splitlines()
     assert len(lines) == 4 and all(line.startswith("fetchfirst: ") for line in lines)
@@ -59,7 +59,7 @@ async def test_cli(nursery: trio.Nursery) -> None:
             check=False,
         )
         bad = await trio.run_process(
-            [*cmd, f"{base}/missing", "http://127.0.0.1:1/"],
+            [*cmd, f"{base}/missing", closed_port_url()],
             capture_stdout=True,
             capture_stderr=True,
             stdin=subprocess.DEVNULL,

@@ -40,7 +40,14 @@ def encode(line: str) -> bytes:
 
 
 class Outbox:
-    """One connection's outgoing lines. `put` and `close` never wait."""
+    """One connection's outgoing lines. `put` and `close` never wait.
+
+    Sweeps write with `os.write` on the connection's own descriptor (trio's sockets are
+    non-blocking; no `dup`, so a client costs one descriptor) and only while the writer task
+    is idle, so their bytes never interleave with a `send_all`. Close the outbox before the
+    connection: a closed outbox is never written again, and a closed descriptor's number may
+    already belong to another client.
+    """
 
     def __init__(self, owner: Outboxes, conn: trio.SocketStream, limit: int, limit_bytes: int):
         self._owner = owner

@@ -20,8 +20,10 @@ It prints `PROG: listening on 127.0.0.1:8000` on stderr, exits 0 after Ctrl-C, a
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import sys
+import termios
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from typing import NoReturn
@@ -73,9 +75,10 @@ async def goodbye_on_shutdown(
     A handler is cancelled from outside only when the server stops: its own timeouts are
     scopes inside it, and a client that hangs up ends it with an error instead. The goodbye
     goes through *writer* (default: *conn*); if a write was cut short by the cancellation, it
-    starts on a new line. Then we close our half and read until the client closes its own,
-    within the same deadline: closing a socket that still holds unread input makes the kernel
-    reset the connection and throw away what it had not yet sent -- the goodbye included.
+    starts on a new line. Then we close our half and read what the client sent that nobody
+    read, within the same deadline: closing a socket that still holds unread input makes the
+    kernel reset the connection and throw away what it had not yet sent -- the goodbye
+    included.
     """
     try:
         yield
@@ -87,12 +90,23 @@ async def goodbye_on_shutdown(
                 await send_line(writer, "\n" + GOODBYE if fresh_line else GOODBYE)
                 if isinstance(conn, trio.abc.HalfCloseableStream):
                     await conn.send_eof()
-                while await conn.receive_some(_DISCARD):
-                    pass  # what the client sent that nobody will read
+                while _unread(conn):
+                    await conn.receive_some(_DISCARD)
         raise
 
 
 _DISCARD = 64 * 1024
+
+
+def _unread(conn: trio.abc.Stream) -> int:
+    """Bytes received on *conn*'s socket that nobody has read yet (FIONREAD)."""
+    if not isinstance(conn, trio.SocketStream):
+        return 0
+    try:
+        pending = fcntl.ioctl(conn.socket.fileno(), termios.FIONREAD, b"\0\0\0\0")
+    except OSError:
+        return 0
+    return int.from_bytes(pending, sys.byteorder)
 
 
 def run(prog: str, host: str, port: int, serve: Serve) -> NoReturn:

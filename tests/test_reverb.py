@@ -353,7 +353,7 @@ def test_reverb3_cli_says_goodbye_to_a_stalled_client_then_exits() -> None:
             stalled.settimeout(0.5)
             line = b"\xff" * 65535 + b"\n"  # 576 KiB of echoes: more than the buffers hold
             with contextlib.suppress(TimeoutError):
-                for _ in range(3):  # and some input the server will never read
+                for _ in range(20):  # and more input than the server will read
                     stalled.sendall(line)
             stalled.settimeout(10)
             assert stalled.recv(1, socket.MSG_PEEK)  # the echoes have started

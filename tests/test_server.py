@@ -46,31 +46,6 @@ async def test_goodbye_after_a_cut_write_starts_on_a_new_line(
     assert stream.data == b"hel\nServer shutting down\n"
 
 
-async def test_after_the_goodbye_we_wait_for_the_client_to_close_its_half(
-    autojump_clock: trio.testing.MockClock,
-) -> None:
-    """Closing with unread input would reset the connection and lose the goodbye."""
-    client, conn = trio.testing.memory_stream_pair()
-    await client.send_all(b"lines nobody read\n" * 100)
-    ended = []
-
-    async def handler() -> None:
-        with trio.CancelScope() as server:
-            server.cancel()
-            async with _server.goodbye_on_shutdown(conn):
-                await trio.sleep_forever()
-        ended.append(trio.current_time())
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(handler)
-        await trio.sleep(0.1)
-        assert await client.receive_some() == b"Server shutting down\n"
-        assert await client.receive_some() == b""  # our half is closed ...
-        assert not ended  # ... and we are still reading theirs
-        await client.send_eof()
-    assert ended == [0.1]
-
-
 async def test_a_client_that_takes_nothing_delays_the_exit_by_the_grace_at_most(
     autojump_clock: trio.testing.MockClock,
 ) -> None:

@@ -37,6 +37,7 @@ import argparse
 import contextlib
 import ctypes
 import os
+import select
 import shlex
 import shutil
 import signal
@@ -327,6 +328,20 @@ def _reap_orphans(known: set[int]) -> None:
         time.sleep(0.01)
 
 
+def exited_within(proc: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Wait for *proc* to exit, up to *timeout*, and wake at the moment it does.
+
+    ``Popen.wait(timeout)`` polls with growing sleeps (up to 50 ms), which would round every
+    exit time up; a pidfd becomes readable when the process exits.
+    """
+    pidfd = os.pidfd_open(proc.pid)
+    try:
+        readable, _, _ = select.select([pidfd], [], [], timeout)
+    finally:
+        os.close(pidfd)
+    return bool(readable)
+
+
 def hung_one(
     mount: _latencyfs.LatencyMount, name: str, command: list[str], extra: bool
 ) -> dict[str, Any]:
@@ -353,11 +368,9 @@ def hung_one(
     else:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGINT)
-    try:
-        proc.wait(HUNG_BOUND)
-        exit_ms: float | None = (time.perf_counter() - pressed) * 1000
-    except subprocess.TimeoutExpired:
-        exit_ms = None
+    exit_ms = (
+        None if not exited_within(proc, HUNG_BOUND) else (time.perf_counter() - pressed) * 1000
+    )
     mount.release()  # the stuck calls fail now: whatever is still blocked can end
     try:
         proc.wait(10)

@@ -118,16 +118,30 @@ def _read_notes(notes: mmap.mmap) -> list[str]:
     return found
 
 
+_PF_EXITING = 0x4  # a task's flag (field 9 of /proc/PID/task/TID/stat): it is in do_exit
+
+
 def _cannot_go(pid: int | None) -> bool:
-    """True if a killed process will not go soon: in uninterruptible sleep (state D), or dead
-    but not seen to go because something else holds its descriptors: a thread of it stuck in
-    the kernel (its main thread is then a zombie, state Z), or ``_slowfs``'s imitation."""
+    """True if a killed process will not go soon.
+
+    Either a thread of it waits in the kernel (state D) and has not begun to exit: a read on
+    a hung mount, which SIGKILL does not end until the call returns. Or the process has
+    exited (only its zombie is left) but is not seen to go because something else holds its
+    descriptors, as ``_slowfs``'s imitation of a hung mount does. A process that is merely
+    slow to exit -- its threads tearing down, in state D too at times, on a loaded machine --
+    is neither, and is waited for.
+    """
+    states = []
     try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            state = stat.read().rpartition(b")")[2].split()[0]
-    except (OSError, IndexError):
-        return True  # already reaped
-    return state in (b"D", b"Z")
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/stat", "rb") as stat:
+                fields = stat.read().rpartition(b")")[2].split()
+            states.append((fields[0], int(fields[6])))
+    except (OSError, IndexError, ValueError):
+        return True  # already reaped, or gone while we looked
+    if any(state == b"D" and not flags & _PF_EXITING for state, flags in states):
+        return True
+    return [state for state, _ in states] == [b"Z"]
 
 
 def _serve(jobs: multiprocessing.connection.Connection, notes: mmap.mmap, alive: int) -> None:

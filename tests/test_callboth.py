@@ -11,6 +11,7 @@ import time
 import pytest
 import trio
 import trio.testing
+from procs import read_all, running
 
 from gopl_trio import callboth
 from gopl_trio._http_server import Request
@@ -106,15 +107,14 @@ async def test_cli_ctrl_c_while_waiting_exits_130() -> None:
     # Each line is flushed as it happens (the first one arrives while the slow call waits),
     # and Ctrl-C, which trio raises inside the nursery's ExceptionGroup, ends the program
     # with status 130 and no traceback.
-    proc = await trio.lowlevel.open_process(
+    async with running(
         [sys.executable, "-m", "gopl_trio.callboth", "false", "--slow-delay", "60"],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"},
-    )
-    assert proc.stdout is not None and proc.stderr is not None
-    try:
+    ) as proc:
+        assert proc.stdout is not None
         with trio.fail_after(30):
             out = b""
             while b"\n" not in out:
@@ -123,18 +123,9 @@ async def test_cli_ctrl_c_while_waiting_exits_130() -> None:
                 out += chunk
             assert out == b"fast result: ok\n"
             proc.send_signal(signal.SIGINT)
-            async for chunk in proc.stdout:
-                out += chunk
-            err = b""
-            async for chunk in proc.stderr:
-                err += chunk
+            out += await read_all(proc.stdout)
+            err = await read_all(proc.stderr)
             assert await proc.wait() == 130
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-        await proc.stdout.aclose()
-        await proc.stderr.aclose()
     assert b"Slow response" not in out
     assert err == b""
 

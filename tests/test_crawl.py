@@ -13,6 +13,7 @@ from types import ModuleType
 import pytest
 import trio
 import trio.testing
+from procs import read_all, running
 
 from gopl_trio import crawl1, crawl2, crawl3
 from gopl_trio._crawl import Summary
@@ -179,32 +180,22 @@ async def test_cli_eof_on_stdin_does_not_cancel(
 async def test_cli_enter_or_ctrl_c_cancels(name: str, how: str, nursery: trio.Nursery) -> None:
     site = Site(pages=10, slow_delay=3600)
     base = await nursery.start(serve_site, site)
-    proc = await trio.lowlevel.open_process(
+    async with running(
         command(name, f"{base}/slow/3.html"),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-    )
-    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-    try:
+    ) as proc:
+        assert proc.stdin is not None
         with trio.fail_after(30):
             await site.slow_started.wait()  # the slow request is in flight now
             if how == "enter":
                 await proc.stdin.send_all(b"\n")
             else:
                 proc.send_signal(signal.SIGINT)
-            out, err = b"", b""
-            async for chunk in proc.stdout:
-                out += chunk
-            async for chunk in proc.stderr:
-                err += chunk
+            out = await read_all(proc.stdout)
+            err = await read_all(proc.stderr)
             assert await proc.wait() == 130
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-        for stream in (proc.stdin, proc.stdout, proc.stderr):
-            await stream.aclose()
     assert f"{base}/slow/3.html" in out.decode().splitlines()
     lines = err.decode().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"{name}: interrupted after ")
@@ -260,26 +251,18 @@ async def test_cli_unbounded_concurrency_runs_out_of_files(
 async def test_cli_stdout_closed_early_is_not_a_traceback(nursery: trio.Nursery) -> None:
     # `crawl2 URL | head -1`: the reader goes away; the crawler stops quietly.
     base = await nursery.start(serve_site, Site(pages=400))
-    proc = await trio.lowlevel.open_process(
+    async with running(
         command("crawl2", base + "/"),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-    )
-    assert proc.stdout is not None and proc.stderr is not None
-    try:
+    ) as proc:
+        assert proc.stdout is not None
         with trio.fail_after(30):
             first = await proc.stdout.receive_some(10)
             await proc.stdout.aclose()  # like `head` exiting
-            err = b""
-            async for chunk in proc.stderr:
-                err += chunk
+            err = await read_all(proc.stderr)
             assert await proc.wait() == 1
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-        await proc.stderr.aclose()
     assert first.startswith(b"http://")
     assert b"Traceback" not in err and b"Exception ignored" not in err
 
@@ -404,14 +387,13 @@ async def test_cli_enter_cancels_promptly_while_a_big_page_is_parsed(
         raise AssertionError
 
     base = await nursery.start(serve_http, handler)
-    proc = await trio.lowlevel.open_process(
+    async with running(
         command("crawl2", base + "/"),
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
-    )
-    assert proc.stdin is not None and proc.stderr is not None
-    try:
+    ) as proc:
+        assert proc.stdin is not None and proc.stderr is not None
         with trio.fail_after(30):
             await sent.wait()
             # Not a synchronisation: this puts Enter inside the second-long parse rather
@@ -422,11 +404,5 @@ async def test_cli_enter_cancels_promptly_while_a_big_page_is_parsed(
             err = await proc.stderr.receive_some()
             answered = trio.current_time() - pressed
             assert await proc.wait() == 130
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-        await proc.stdin.aclose()
-        await proc.stderr.aclose()
     assert err.startswith(b"crawl2: interrupted after 1 URLs: 0 fetched, 0 failed, 1 cancelled")
     assert answered < 0.3, f"the summary came {answered:.3f} s after Enter"

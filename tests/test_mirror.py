@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import trio
+from procs import read_all, running
 
 from gopl_trio import links, mirror
 from gopl_trio._crawl import Summary
@@ -187,27 +188,18 @@ async def test_cli(nursery: trio.Nursery, tmp_path: Path) -> None:
 async def test_cli_enter_cancels(nursery: trio.Nursery, tmp_path: Path) -> None:
     site = Site(pages=10, slow_delay=3600)
     base = await nursery.start(serve_site, site)
-    proc = await trio.lowlevel.open_process(
+    async with running(
         command(f"{base}/slow/3.html", str(tmp_path)),
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
-    )
-    assert proc.stdin is not None and proc.stderr is not None
-    try:
+    ) as proc:
+        assert proc.stdin is not None
         with trio.fail_after(30):
             await site.slow_started.wait()
             await proc.stdin.send_all(b"\n")
-            err = b""
-            async for chunk in proc.stderr:
-                err += chunk
+            err = await read_all(proc.stderr)
             assert await proc.wait() == 130
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-        await proc.stdin.aclose()
-        await proc.stderr.aclose()
     assert err.decode() == (
         "mirror: interrupted after 1 URLs: 0 fetched, 0 failed, 1 cancelled; links not converted\n"
     )

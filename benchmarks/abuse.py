@@ -28,8 +28,9 @@ connected throughout (reverb3: a shout until its first echo; chat: a message unt
 client has it; clock2: how late each tick arrives); "fds" is the server's open descriptors
 before the abuse and after it (after the clients have gone).
 
-    python -m benchmarks.abuse [--quick] [--only SCENARIO[,SCENARIO]]
+    python -m benchmarks.abuse [--quick] [--only SCENARIO[,SCENARIO]] [--repeat N]
                                [--servers clock2,reverb3,chat] [--json PATH]
+                               [--server-path DIR]   # another checkout's servers (before/after)
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ import trio
 
 from benchmarks._common import percentile, print_table, write_json
 
+SERVER_PATH = ""  # --server-path
 GOODBYE = b"Server shutting down"
 EXIT_WITHIN = 0.250  # seconds from SIGINT to the server's exit
 LOOPBACK = "127.0.0.1"
@@ -135,17 +137,22 @@ async def server(nursery: trio.Nursery, name: str, *args: str, nofile: int | Non
         if nofile is not None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
 
+    env = None
+    if SERVER_PATH:  # another checkout's servers, for a before/after comparison
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([SERVER_PATH, *sys.path])}
     proc = await trio.lowlevel.open_process(
         [sys.executable, "-m", f"gopl_trio.{name}", "--host", LOOPBACK, "--port", "0", *args],
         stderr=subprocess.PIPE,
         preexec_fn=limit,
+        env=env,
+        cwd=SERVER_PATH or None,
     )
     try:
         assert proc.stderr is not None
         lines = LineBuffer(proc.stderr)
         with trio.fail_after(30):
             first = await lines.next()
-        match = re.search(r"listening on 127\.0\.0\.1:(\d+)$", first)
+        match = re.search(r"listening on 127\.0\.0\.1:(\d+)$", first or "")
         if not match:
             raise RuntimeError(f"{name} did not start: {first}")
         srv = Server(proc, int(match.group(1)), proc.pid)
@@ -410,9 +417,15 @@ async def scenario_ctrl_c(name: str, sizes: Sizes) -> Row:
     heard = ended = 0
     all_ended = trio.Event()
     drained_bytes = 0  # what the stalled clients found waiting when they started reading
+    # Readers that hear something before the signal (reverb3's silent clients hear nothing):
+    # once all have, the server has accepted every connection. On a busy machine that takes
+    # longer than the second we wait, and Ctrl-C would reset the ones still in its backlog.
+    to_serve = n - stalled - (silent if name == "reverb3" else 0)
+    served = 0
+    all_served = trio.Event()
 
     async def client(index: int, conn: trio.SocketStream, reads: bool) -> None:
-        nonlocal heard, ended, drained_bytes
+        nonlocal heard, ended, drained_bytes, served
         tail = b""
         with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
             async with conn:
@@ -421,6 +434,10 @@ async def scenario_ctrl_c(name: str, sizes: Sizes) -> Row:
                 while data := await conn.receive_some(65536):
                     if not reads:
                         drained_bytes += len(data)
+                    elif not tail:
+                        served += 1
+                        if served == to_serve:
+                            all_served.set()
                     tail = (tail + data)[-256:]
         heard += GOODBYE in tail
         ended += 1
@@ -452,6 +469,8 @@ async def scenario_ctrl_c(name: str, sizes: Sizes) -> Row:
                 for i in range(400):
                     await talker.send_all(b"%d %s\n" % (i, b"x" * 1000))
                     await trio.sleep(0.002)
+            with trio.fail_after(30):
+                await all_served.wait()
             await trio.sleep(1.0)
             probe_scope.cancel()
             row.peak_rss_mb = srv.status("VmHWM") / 1024
@@ -552,9 +571,11 @@ SCENARIOS: dict[str, tuple[Callable[[str, Sizes], Awaitable[Row]], tuple[str, ..
 }
 
 
-async def run_all(scenarios: list[str], servers: list[str], sizes: Sizes) -> list[Row]:
+async def run_all(
+    scenarios: list[str], servers: list[str], sizes: Sizes, repeat: int = 1
+) -> list[Row]:
     rows = []
-    for scenario in scenarios:
+    for scenario in [s for s in scenarios for _ in range(repeat)]:
         run, applies_to = SCENARIOS[scenario]
         for name in applies_to:
             if name in servers:
@@ -574,7 +595,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=",".join(SCENARIOS), help="scenarios, comma-separated")
     parser.add_argument("--servers", default="clock2,reverb3,chat", help="servers to abuse")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument("--repeat", type=int, default=1, help="run each scenario this often")
+    parser.add_argument(
+        "--server-path", metavar="DIR", help="run the servers of another checkout (before/after)"
+    )
     args = parser.parse_args(argv)
+    global SERVER_PATH
+    SERVER_PATH = os.path.abspath(args.server_path) if args.server_path else ""
     scenarios = args.only.split(",")
     unknown = set(scenarios) - set(SCENARIOS)
     if unknown:
@@ -584,7 +611,7 @@ def main(argv: list[str] | None = None) -> int:
     needed = 2 * max(sizes.emfile_clients, sizes.ctrl_c_clients) + 100
     if soft < needed:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(needed, soft)), hard))
-    rows = trio.run(run_all, scenarios, args.servers.split(","), sizes)
+    rows = trio.run(run_all, scenarios, args.servers.split(","), sizes, args.repeat)
     print_table(
         [
             "scenario",

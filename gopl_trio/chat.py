@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import sys
 from collections.abc import Sequence
 
@@ -254,6 +255,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 async def set_when_interrupted(stop: trio.Event) -> None:
     await _cancel.wait_for_interrupt()
+    gc.disable()  # as `_server.run` does: the process ends in a moment; no collections before
     stop.set()
 
 

@@ -17,19 +17,30 @@ Servers side by side, same load (`--servers`, default ours,book):
     writer task per client, `send_nowait` that drops when full, the writer sending all that
     waits in one write -- what `_outbox` is measured against;
   * book  -- a faithful trio port of the book's design (built here, `--serve-book`): the
-    broadcaster hands each message to each client's unbuffered channel and waits.
+    broadcaster hands each message to each client's unbuffered channel and waits;
+  * floor -- `chat_floor.c`, compiled with the system's C compiler when asked for: the
+    cheapest broadcaster we know (one epoll loop, one write per client per round of reads),
+    so what this machine's kernel and loopback allow. Not a chat server to compare designs
+    with; the line below which no Python server can go here.
 Two scenarios: `normal`, and `stalled`: one extra client that never reads (small receive
 buffer) joins first, and a flooder sends a burst to fill its buffers before the timed load.
 `--rate` takes a list (`--rate 200,400,800`): one row per rate, to find where p99 passes
 100 ms.
 
+Two settings for finding what limits a row, both shown in it: `--loadgen c` replaces the
+Python workers by `chat_loadgen.c` (same clients, schedule and measurement, compiled now),
+which reads the same deliveries for a fraction of the CPU; `--pin` keeps the server alone
+on the first CPU and the load workers on the others, so that neither waits for the other.
+
     python -m benchmarks.chat_load [--quick] [--clients N] [--rate R[,R...]] [--duration S]
-                                   [--procs P] [--servers ours,plain,book] [--json PATH]
+                                   [--procs P] [--servers ours,plain,book,floor] [--json PATH]
+                                   [--loadgen python|c] [--pin]
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import collections
 import contextlib
 import itertools
@@ -42,10 +53,12 @@ import platform
 import re
 import resource
 import select
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
@@ -146,6 +159,21 @@ SERVERS = {
 }
 if os.environ.get("CHAT_LOAD_SERVER"):  # profiling hook: any command printing "listening on"
     SERVERS["ours"] = os.environ["CHAT_LOAD_SERVER"].split()
+HERE = os.path.dirname(os.path.abspath(__file__))
+LOADGEN: list[str] = []  # --loadgen c: the compiled chat_loadgen.c
+
+
+def compiled(name: str) -> list[str] | None:
+    """benchmarks/NAME.c, compiled now; None, with a note, if there is no C compiler."""
+    compiler = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
+    if compiler is None:
+        print(f"# {name}: skipped, no C compiler (set CC)", file=sys.stderr)
+        return None
+    build = tempfile.mkdtemp(prefix=f"{name}.")
+    atexit.register(shutil.rmtree, build, True)
+    binary = os.path.join(build, name)
+    subprocess.run([compiler, "-O2", "-o", binary, os.path.join(HERE, f"{name}.c")], check=True)
+    return [binary]
 
 
 def proc_cpu_seconds(pid: int) -> float:
@@ -154,9 +182,25 @@ def proc_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+# --pin: the server alone on the first CPU, this process and the load workers on the others,
+# so that neither waits for the other's CPU (the column "pinned" says when a row was pinned).
+PIN: dict[str, set[int]] = {}
+
+
+def pin(who: str) -> None:
+    """Keep the calling process (and the children it starts) on PIN[who]'s CPUs, if pinning."""
+    if PIN:
+        os.sched_setaffinity(0, PIN[who])
+
+
 class Server:
     def __init__(self, variant: str) -> None:
-        self.proc = subprocess.Popen(SERVERS[variant], stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            SERVERS[variant],
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=lambda: pin("server"),
+        )
         assert self.proc.stderr is not None
         line = self.proc.stderr.readline()
         match = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
@@ -262,6 +306,7 @@ def worker(
     patience: float,
 ) -> None:
     """Connect the clients in *own*, report ready, wait for the start time, load, report."""
+    pin("load")
     conns = [Conn(i, connect(port, f"c{i}")) for i in own]
     poller = Poller(conns, control)
 
@@ -385,6 +430,58 @@ class Workers:
                 proc.join()
 
 
+class CWorkers:
+    """The same as `Workers`, with chat_loadgen.c's processes (`--loadgen c`)."""
+
+    def __init__(self, port: int, args: argparse.Namespace, rate: float, procs: int) -> None:
+        bounds = [args.clients * p // procs for p in range(procs + 1)]
+        self.procs = [
+            subprocess.Popen(
+                [
+                    LOADGEN[0],
+                    *map(str, (port, lo, hi, args.clients, rate, args.duration, args.patience)),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                preexec_fn=lambda: pin("load"),
+            )
+            for lo, hi in itertools.pairwise(bounds)
+        ]
+
+    def gather(self) -> list[tuple[Any, ...]]:
+        replies: list[tuple[Any, ...]] = []
+        for proc in self.procs:
+            assert proc.stdout is not None
+            word, _, rest = proc.stdout.readline().strip().partition(" ")
+            if word == "ready":
+                replies.append(("ready",))
+            elif word == "done":
+                delivered, expected, worst, notified, unsent, cpu, reads = rest.split()
+                hist: dict[int, int] = {}
+                while (line := proc.stdout.readline().split())[0] == "h":
+                    hist[int(line[1])] = int(line[2])
+                counts = (int(delivered), int(expected), hist, int(worst), int(notified))
+                replies.append(("done", *counts, int(unsent), float(cpu), int(reads)))
+            else:
+                raise RuntimeError(f"chat_loadgen: {word} {rest}")
+        return replies
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        for proc in self.procs:
+            assert proc.stdin is not None
+            proc.stdin.write(" ".join(map(str, message)) + "\n")
+            proc.stdin.flush()
+
+    def close(self) -> None:
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
 def drain(sock: socket.socket, seconds: float) -> None:
     """Read and discard whatever *sock* receives for *seconds*."""
     sock.setblocking(True)
@@ -406,7 +503,7 @@ def run_load(
     extra: list[socket.socket] = []
     if stalled:  # joins first, then never reads: its buffers fill, then its queue
         extra.append(connect(port, "stalled", rcvbuf=4096))
-    workers = Workers(port, args, rate, procs)
+    workers = (CWorkers if args.loadgen == "c" else Workers)(port, args, rate, procs)
     try:
         workers.gather()  # everyone is in the room
         if stalled and args.flood_kb:
@@ -522,6 +619,8 @@ def scenario(variant: str, name: str, rate: float, args: argparse.Namespace) -> 
         "deliveries_per_s": rate * (args.clients - 1),
         **result,
         "server_peak_rss_mb": rss,
+        "loadgen": args.loadgen,
+        "pinned": bool(PIN),
     }
 
 
@@ -543,7 +642,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     head = (
         "| server | scenario | clients | msg/s | deliveries/s | delivered | lost (notified) "
         "| p50 ms | p99 ms | max ms | server CPU | server peak RSS "
-        "| deliveries/read | load gen: procs × max CPU | other load |"
+        "| deliveries/read | load gen: procs × max CPU | other load | pinned |"
     )
     print(head)
     print("|---" * (head.count("|") - 1) + "|")
@@ -555,7 +654,8 @@ def print_table(rows: list[dict[str, Any]]) -> None:
             f"| {ms(r['p50_ms'])} | {ms(r['p99_ms'])} | {ms(r['max_ms'])} "
             f"| {r['server_cpu']:.0%} | {r['server_peak_rss_mb']:.0f} MB "
             f"| {r['deliveries_per_read']:.1f} "
-            f"| {r['loadgen_procs']} × {r['loadgen_cpu_max']:.0%} | {r['other_cpu']:.0%} |"
+            f"| {r['loadgen_procs']} × {r['loadgen_cpu_max']:.0%} ({r['loadgen']}) "
+            f"| {r['other_cpu']:.0%} | {'server: CPU 0' if r['pinned'] else 'no'} |"
         )
     by = {(r["server"], r["scenario"], r["rate"]): r for r in rows}
     for r in rows:
@@ -606,9 +706,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--procs", type=int, default=0, help="load worker processes (0: auto)")
     parser.add_argument("--flood-kb", type=int, default=None, help="burst before `stalled`")
     parser.add_argument(
-        "--servers", default="ours,book", help="any of ours,plain,book (default: ours,book)"
+        "--servers", default="ours,book", help="any of ours,plain,book,floor (default: ours,book)"
     )
     parser.add_argument("--scenarios", default="normal,stalled")
+    parser.add_argument(
+        "--loadgen",
+        choices=["python", "c"],
+        default="python",
+        help="the load workers: Python (default) or chat_loadgen.c, a fraction of the CPU",
+    )
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="server alone on CPU 0, load workers on the other CPUs (needs 2 or more)",
+    )
     parser.add_argument("--json", metavar="PATH")
     parser.add_argument("--serve-book", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--queue", type=int, default=0, help=argparse.SUPPRESS)
@@ -624,9 +735,27 @@ def main(argv: list[str] | None = None) -> int:
         args.flood_kb = 256 if args.quick else 512
     args.patience = 0.5 if args.quick else 1.0
     raise_descriptor_limit(args.clients)
+    if args.pin:
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            parser.error("--pin needs at least 2 CPUs")
+        PIN.update(server={cpus[0]}, load=set(cpus[1:]))
+        pin("load")  # this process too: it starts the workers and reads the clock
 
+    variants = args.servers.split(",")
+    if "floor" in variants:
+        floor = compiled("chat_floor")
+        if floor is None:
+            variants = [v for v in variants if v != "floor"]
+        else:
+            SERVERS["floor"] = floor
+    if args.loadgen == "c":
+        loadgen = compiled("chat_loadgen")
+        if loadgen is None:
+            return 1
+        LOADGEN[:] = loadgen
     rows = []
-    for variant in args.servers.split(","):
+    for variant in variants:
         for rate in args.rate:
             for name in args.scenarios.split(","):
                 rows.append(scenario(variant, name, rate, args))

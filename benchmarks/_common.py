@@ -48,6 +48,14 @@ def process_tree(pid: int) -> Iterator[int]:
             continue
 
 
+def machine_busy_seconds() -> float:
+    """CPU-seconds all processes have used so far, from /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     """The q-th percentile (0–100) by linear interpolation, as numpy's default."""
     ordered = sorted(values)

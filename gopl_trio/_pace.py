@@ -25,9 +25,19 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import AsyncIterator, Sequence
 
-from gopl_trio._du import BATCH_ENTRIES, BATCH_SECONDS, Batch, Pending, read_batch, report
+from gopl_trio._du import (
+    BATCH_ENTRIES,
+    BATCH_SECONDS,
+    DIRECTORY_SECONDS,
+    LOOKUP_LANES,
+    Batch,
+    Pending,
+    read_batch,
+    report,
+)
 from gopl_trio._du import start_roots as _start_roots
 from gopl_trio._readers import ReaderPool, Stuck, open_reader_pool
 
@@ -41,6 +51,16 @@ MIN_BATCH_SECONDS = 0.005
 BUSY = 0.9
 #: How much of the past the estimate keeps after each batch.
 DECAY = 0.8
+#: Lanes (several lookups at once in one directory, see ``read_batch``) pay when lookups wait
+#: for something other than this machine's CPUs: when a lookup takes at least LANES_WAIT
+#: seconds while at least LANES_IDLE of the cores are idle. They stop when fewer than
+#: LANES_BUSY are: then the wait is (also) for a CPU -- as under the benchmark's FUSE server, a
+#: Python process on the same two cores, at 1 ms per operation -- and lanes only add work.
+LANES_WAIT = 0.004
+LANES_IDLE = 0.5
+LANES_BUSY = 0.15
+#: How often the machine's idle time is read (seconds; /proc/stat costs ~50 µs to read).
+IDLE_EVERY = 0.05
 
 
 class Readers:
@@ -51,6 +71,16 @@ class Readers:
         self.cores = os.cpu_count() or 1
         self._wall = 0.0
         self._running = 0.0
+        self._looked_up = 0.0
+        self._looking_up = 0.0
+        self.lanes = 1  # lookups at once in one directory
+        self._idle = _Idle()
+
+    @property
+    def parallel(self) -> int:
+        """How many reads may run at once now: one per core on a warm cache, more on slow
+        storage (the walkers' semaphore bounds them in turn)."""
+        return self.pool.limit
 
     async def start(self, roots: Sequence[str]) -> Batch:
         """Check the roots (in a reader: even opening a root may hang)."""
@@ -62,16 +92,57 @@ class Readers:
         """Read one batch from *pending* in a reader process."""
         # Many readers read small batches, so that the work found is shared out at once.
         seconds = max(MIN_BATCH_SECONDS, BATCH_SECONDS * self.cores / self.pool.limit)
-        batch = await self.pool.run_sync(read_batch, pending, BATCH_ENTRIES, seconds)
+        batch = await self.pool.run_sync(
+            read_batch, pending, BATCH_ENTRIES, seconds, DIRECTORY_SECONDS, self.lanes
+        )
         self._learn(batch)
         return batch
 
     def _learn(self, batch: Batch) -> None:
         self._wall = self._wall * DECAY + batch.wall
         self._running = self._running * DECAY + batch.running
+        self._looked_up = self._looked_up * DECAY + batch.looked_up
+        self._looking_up = self._looking_up * DECAY + batch.looking_up
         used = max(self._running / max(self._wall, 1e-9), 1e-3)  # of its core, per process
         reading = self.pool.busy + 1  # reads in flight, this one included
         self.pool.limit = max(self.cores, min(MAX_READERS, int(reading * BUSY / used)))
+        idle = self._idle.share()
+        if idle is None:
+            return
+        waits = self._looking_up >= LANES_WAIT * max(self._looked_up, 1.0)
+        if not waits or self.pool.limit <= self.cores or idle < LANES_BUSY:
+            self.lanes = 1
+        elif idle >= LANES_IDLE:
+            self.lanes = LOOKUP_LANES
+
+
+class _Idle:
+    """The share of this machine's CPU time that went idle lately (Linux's /proc/stat)."""
+
+    def __init__(self) -> None:
+        self._last = self._read()
+        self._at = time.monotonic()
+        self._share: float | None = None
+
+    def share(self) -> float | None:
+        """Idle since the last reading (at most every IDLE_EVERY s); None if unknown."""
+        now = time.monotonic()
+        if now - self._at >= IDLE_EVERY:
+            idle, total = self._read()
+            if total > self._last[1]:
+                self._share = (idle - self._last[0]) / (total - self._last[1])
+            self._last, self._at = (idle, total), now
+        return self._share if self._last[1] else 1.0  # no /proc/stat: assume idle
+
+    @staticmethod
+    def _read() -> tuple[int, int]:
+        """Idle and total CPU ticks since boot, all cores; zeros where there is no /proc/stat."""
+        try:
+            with open("/proc/stat", "rb") as stat:
+                ticks = [int(field) for field in stat.readline().split()[1:9]]
+        except (OSError, ValueError):
+            return 0, 0
+        return ticks[3] + ticks[4], sum(ticks)  # idle + iowait, of user ... steal
 
 
 @contextlib.asynccontextmanager

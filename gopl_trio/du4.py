@@ -49,6 +49,11 @@ class Walk:
     walkers: trio.Nursery
     cancellable_acquire: bool = True
 
+    def room_for_walker(self) -> bool:
+        """Two walkers per read that may run at once keep the reads going: one per core on a
+        warm cache (fewer, fuller batches), up to MAX_WALKERS on slow storage."""
+        return len(self.walkers.child_tasks) < min(MAX_WALKERS, 2 * self.readers.parallel)
+
 
 async def walk_dirs(
     roots: Sequence[str],
@@ -74,14 +79,15 @@ async def walk_dir(
     with sizes:
         while pending:
             await trio.lowlevel.checkpoint_if_cancelled()  # the book's `if cancelled() { return }`
-            batch = await dirents(pending, walk)
-            await sizes.send(batch)
-            pending = batch.pending
-            if len(pending) > 1 and len(walk.walkers.child_tasks) < MAX_WALKERS:
-                # The book's `go walkDir(subdir)`, bounded: share half the work.
+            while len(pending) > 1 and walk.room_for_walker():
+                # The book's `go walkDir(subdir)`, bounded: while there is room for another
+                # walker, hand it half the work.
                 half = len(pending) // 2
                 walk.walkers.start_soon(walk_dir, pending[:half], walk, sizes.clone())
                 pending = pending[half:]
+            batch = await dirents(pending, walk)
+            await sizes.send(batch)
+            pending = batch.pending
 
 
 async def dirents(pending: list[Pending], walk: Walk) -> Batch:

@@ -19,9 +19,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 import trio
@@ -591,6 +593,91 @@ def test_a_batch_out_of_time_leaves_the_rest_of_a_directory_for_later(medium_tre
     first = _du.read_batch([str(medium_tree)], 10, seconds=0, directory_seconds=0)
     assert any(isinstance(item, tuple) for item in first.pending)
     assert batches > 30_000 // 8  # directories really were read in parts
+
+
+@pytest.mark.parametrize("seconds", [10.0, 0.0], ids=["whole", "in parts"])
+def test_lanes_find_what_one_lane_finds(medium_tree: Path, seconds: float) -> None:
+    """Looked up four at once, a tree adds up exactly, also when every batch runs out of time
+    (then each lane leaves its rest of the directory for later)."""
+    totals = _du.Totals()
+    pending: list[_du.Pending] = [str(medium_tree)]
+    while pending:
+        batch = _du.read_batch(pending, 10**9, seconds, directory_seconds=seconds, lanes=4)
+        totals.add(batch)
+        pending = batch.pending
+    assert (totals.files, totals.nbytes) == attrs_pair(find_totals(medium_tree))
+    assert totals.errors == 0
+
+
+def test_lanes_report_the_names_that_vanished(tmp_path: Path) -> None:
+    for name in "abcdef":
+        (tmp_path / name).write_bytes(b"x" * 3)
+    (tmp_path / "sub").mkdir()
+    item = (str(tmp_path), ["a", "b", "gone1", "c", "gone2", "sub"])
+    batch = _du.read_batch([item], budget=6, lanes=4)  # stops before reading sub
+    assert (batch.files, batch.nbytes) == (3, 9)
+    assert batch.pending == [str(tmp_path / "sub")]
+    assert sorted(path for path, _ in batch.errors) == [
+        str(tmp_path / "gone1"),
+        str(tmp_path / "gone2"),
+    ]
+    assert batch.looked_up == 6
+
+
+def test_lanes_look_names_up_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Four lookups of one directory wait at a barrier: one lane at a time would break it."""
+    for name in "abcdefgh":
+        (tmp_path / name).write_bytes(b"")
+    barrier = threading.Barrier(4, timeout=10)
+    real_stat = os.stat
+
+    def stat_together(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+        if kwargs.get("dir_fd") is not None:
+            barrier.wait()  # BrokenBarrierError after 10 s if fewer than 4 run at once
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat_together)
+    batch = _du.read_batch([str(tmp_path)], lanes=4)
+    assert (batch.files, batch.errors) == (8, [])
+
+
+def _learn_lookups(readers: _pace.Readers, per_lookup: float, idle: float) -> None:
+    readers._idle.share = lambda: idle  # type: ignore[method-assign]
+    for _ in range(50):
+        readers._learn(_du.Batch(wall=0.05, running=0.0005, looked_up=5, looking_up=5 * per_lookup))
+
+
+@pytest.mark.parametrize(
+    ("per_lookup", "idle", "lanes"),
+    [
+        (0.010, 0.9, _du.LOOKUP_LANES),  # lookups wait 10 ms, the CPUs idle: a remote wait
+        (0.010, 0.05, 1),  # ... but the CPUs are busy: the wait may be for a CPU
+        (0.001, 0.9, 1),  # 1 ms lookups: lanes would cost more than they save
+    ],
+)
+def test_lanes_only_where_lookups_wait_for_the_storage(
+    per_lookup: float, idle: float, lanes: int
+) -> None:
+    pool = _FakePool()
+    readers = _pace.Readers(pool)  # type: ignore[arg-type]
+    readers.cores = 2
+    _learn_lookups(readers, per_lookup, idle)
+    assert pool.limit > readers.cores  # every case is slow storage
+    assert readers.lanes == lanes
+
+
+def test_lanes_stop_when_the_cpus_fill_up_and_not_before() -> None:
+    pool = _FakePool()
+    readers = _pace.Readers(pool)  # type: ignore[arg-type]
+    readers.cores = 2
+    _learn_lookups(readers, 0.010, 0.9)
+    assert readers.lanes == _du.LOOKUP_LANES
+    _learn_lookups(readers, 0.010, (_pace.LANES_IDLE + _pace.LANES_BUSY) / 2)
+    assert readers.lanes == _du.LOOKUP_LANES  # between the two bounds: no flapping
+    _learn_lookups(readers, 0.010, 0.05)
+    assert readers.lanes == 1
+    _learn_lookups(readers, 0.010, (_pace.LANES_IDLE + _pace.LANES_BUSY) / 2)
+    assert readers.lanes == 1
 
 
 class _FakePool:

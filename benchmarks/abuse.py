@@ -14,7 +14,8 @@ trio program), and checks the outcome. Loopback only; every count and duration i
                      them dropped after --idle (descriptors back to the baseline).
   * ctrl-c        -- 1,000 clients (--quick 200): 20 never say anything (chat: never send a
                      name), 300 are stalled (4 KiB receive buffer, never read; reverb3's send
-                     long lines, chat's queues are filled by traffic), the rest read. SIGINT;
+                     long lines, chat's queues are filled by traffic), the rest read. Once every
+                     reader has been served (all are accepted), one more second, then SIGINT;
                      from that moment every client drains its socket. Pass: every client's last
                      bytes contain the goodbye, and the server exits, status 0, within 250 ms.
   * control-bytes -- chat only: a client sends ESC[2J, a fake `\\r`-prefixed line, BEL and DEL.

@@ -244,15 +244,15 @@ def _read_listing(
     entries: Iterator[os.DirEntry[str]], path: str, prefix: str, batch: Batch, deadline: float
 ) -> int:
     """The hot loop: one pass over a directory listing (about a microsecond per entry)."""
-    slow = _slowfs.LATENCY
     pending, errors = batch.pending, batch.errors
     seen = files = nbytes = 0
     errors_before = len(errors)
     started = time.perf_counter()
+    listed = entries
+    if _slowfs.LATENCY:
+        entries = _slowfs.slowly(entries)  # the test hook: a wait before each entry's lstat
     for entry in entries:
         seen += 1
-        if slow:
-            time.sleep(slow)
         try:
             if entry.is_dir(follow_symlinks=False):
                 pending.append(prefix + entry.name)
@@ -262,7 +262,7 @@ def _read_listing(
         except OSError as exc:  # vanished since the listing, or unreadable
             errors.append((prefix + entry.name, _reason(exc)))
         if not seen & 7 and time.perf_counter() > deadline:
-            rest = [entry.name for entry in entries]
+            rest = [entry.name for entry in listed]
             if rest:
                 pending.append((path, rest))
             break

@@ -93,8 +93,8 @@ def announce(note: str) -> None:
 
     Costs well under a microsecond; does nothing outside a worker process.
     """
-    if _notes is not None:
-        _write_note(_thread.note, os.fsencode(note)[: _NOTE_SIZE - 4])
+    if _notes is not None:  # (called once per directory read: kept cheap)
+        _write_note(_thread.note, note.encode("utf-8", "surrogateescape"))
 
 
 def job_pipe() -> int | None:
@@ -103,18 +103,19 @@ def job_pipe() -> int | None:
 
 
 def _write_note(number: int, data: bytes) -> None:
+    """Write a thread's note: *data* (cut to fit) and a NUL, which no path contains."""
     assert _notes is not None
     start = number * _NOTE_SIZE
-    _notes[start + 4 : start + 4 + len(data)] = data
-    _notes[start : start + 4] = len(data).to_bytes(4, "little")
+    data = data[: _NOTE_SIZE - 1] + b"\0"
+    _notes[start : start + len(data)] = data
 
 
 def _read_notes(notes: mmap.mmap) -> list[str]:
     found = []
     for start in range(0, len(notes), _NOTE_SIZE):
-        size = int.from_bytes(notes[start : start + 4], "little")
-        if size:
-            found.append(os.fsdecode(notes[start + 4 : start + 4 + size]))
+        end = notes.find(b"\0", start, start + _NOTE_SIZE)
+        if end > start:
+            found.append(os.fsdecode(notes[start:end]))
     return found
 
 

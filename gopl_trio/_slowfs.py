@@ -23,15 +23,25 @@ from __future__ import annotations
 import os
 import select
 import time
-from typing import NoReturn
+from collections.abc import Iterator
+from typing import NoReturn, TypeVar
 
 from gopl_trio import _readers
 
-__all__ = ["HANG", "HANG_SIGNAL", "LATENCY", "hang"]
+__all__ = ["HANG", "HANG_SIGNAL", "LATENCY", "hang", "slowly"]
+
+T = TypeVar("T")
 
 LATENCY = float(os.environ.get("GOPL_TRIO_DU_LATENCY") or 0)
 HANG: str | None = os.environ.get("GOPL_TRIO_DU_HANG") or None
 HANG_SIGNAL: str | None = os.environ.get("GOPL_TRIO_DU_HANG_SIGNAL") or None
+
+
+def slowly(items: Iterator[T]) -> Iterator[T]:
+    """*items*, waiting LATENCY seconds before each (kept out of du's hot loop)."""
+    for item in items:
+        time.sleep(LATENCY)
+        yield item
 
 
 def hang() -> NoReturn:

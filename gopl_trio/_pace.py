@@ -45,6 +45,8 @@ __all__ = ["MAX_READERS", "Readers", "open_readers"]
 
 #: The most reader processes ever busy at once, whatever the estimate says.
 MAX_READERS = 64
+#: Entries in each of the first batches (one per core): the other readers wait for what they find.
+FIRST_BATCH_ENTRIES = 256
 #: The shortest time bound of a batch (the longest is ``_du.BATCH_SECONDS``, one reader per core).
 MIN_BATCH_SECONDS = 0.005
 #: How busy the reader processes should be: a share of one core each.
@@ -74,13 +76,8 @@ class Readers:
         self._looked_up = 0.0
         self._looking_up = 0.0
         self.lanes = 1  # lookups at once in one directory
+        self._batches = 0
         self._idle = _Idle()
-
-    @property
-    def parallel(self) -> int:
-        """How many reads may run at once now: one per core on a warm cache, more on slow
-        storage (the walkers' semaphore bounds them in turn)."""
-        return self.pool.limit
 
     async def start(self, roots: Sequence[str]) -> Batch:
         """Check the roots (in a reader: even opening a root may hang)."""
@@ -90,10 +87,13 @@ class Readers:
 
     async def read(self, pending: list[Pending]) -> Batch:
         """Read one batch from *pending* in a reader process."""
-        # Many readers read small batches, so that the work found is shared out at once.
+        # Many readers read small batches, so that the work found is shared out at once; so
+        # do the first few, which find the work for the others.
         seconds = max(MIN_BATCH_SECONDS, BATCH_SECONDS * self.cores / self.pool.limit)
+        entries = BATCH_ENTRIES if self._batches >= self.cores else FIRST_BATCH_ENTRIES
+        self._batches += 1
         batch = await self.pool.run_sync(
-            read_batch, pending, BATCH_ENTRIES, seconds, DIRECTORY_SECONDS, self.lanes
+            read_batch, pending, entries, seconds, DIRECTORY_SECONDS, self.lanes
         )
         self._learn(batch)
         return batch

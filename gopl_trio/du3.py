@@ -11,11 +11,10 @@ In trio:
   is closed;
 * the semaphore is a ``trio.Semaphore(20)`` held around each read (``dirents``);
 * a walker reads a *batch* of directories per call and keeps what it has not read yet. It
-  hands half of that to a new walker while there is room for one: two walkers per read that
-  may run at once, at most ``MAX_WALKERS``. A goroutine per directory costs Go almost
-  nothing; a trio task per directory costs 100 times more to start and to cancel, and a tree
-  of a million files would hold tens of thousands of them. ``du4_literal.py`` keeps the
-  book's shape to show what it costs;
+  hands half of that to a new walker, and again, while fewer than ``MAX_WALKERS`` are alive.
+  A goroutine per directory costs Go almost nothing; a trio task per directory costs 100
+  times more to start and to cancel, and a tree of a million files would hold tens of
+  thousands of them. ``du4_literal.py`` keeps the book's shape to show what it costs;
 * the reads run in worker **processes** whose number follows the storage (``_pace.py``):
   one per core while reading is CPU-bound Python (a warm cache, where threads would only take
   turns on the GIL), up to the semaphore's 20 while reads wait for slow storage -- where the
@@ -52,11 +51,6 @@ class Walk:
     readers: Readers
     walkers: trio.Nursery
 
-    def room_for_walker(self) -> bool:
-        """Two walkers per read that may run at once keep the reads going: one per core on a
-        warm cache (fewer, fuller batches), up to MAX_WALKERS on slow storage."""
-        return len(self.walkers.child_tasks) < min(MAX_WALKERS, 2 * self.readers.parallel)
-
 
 async def walk_dirs(
     roots: Sequence[str], readers: Readers, sizes: trio.MemorySendChannel[Batch]
@@ -78,7 +72,7 @@ async def walk_dir(
     """Read the directories in *pending* and everything below them, sending each batch."""
     with sizes:
         while pending:
-            while len(pending) > 1 and walk.room_for_walker():
+            while len(pending) > 1 and len(walk.walkers.child_tasks) < MAX_WALKERS:
                 # The book's `go walkDir(subdir)`, bounded: while there is room for another
                 # walker, hand it half the work.
                 half = len(pending) // 2

@@ -49,11 +49,6 @@ class Walk:
     walkers: trio.Nursery
     cancellable_acquire: bool = True
 
-    def room_for_walker(self) -> bool:
-        """Two walkers per read that may run at once keep the reads going: one per core on a
-        warm cache (fewer, fuller batches), up to MAX_WALKERS on slow storage."""
-        return len(self.walkers.child_tasks) < min(MAX_WALKERS, 2 * self.readers.parallel)
-
 
 async def walk_dirs(
     roots: Sequence[str],
@@ -79,7 +74,7 @@ async def walk_dir(
     with sizes:
         while pending:
             await trio.lowlevel.checkpoint_if_cancelled()  # the book's `if cancelled() { return }`
-            while len(pending) > 1 and walk.room_for_walker():
+            while len(pending) > 1 and len(walk.walkers.child_tasks) < MAX_WALKERS:
                 # The book's `go walkDir(subdir)`, bounded: while there is room for another
                 # walker, hand it half the work.
                 half = len(pending) // 2

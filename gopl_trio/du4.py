@@ -76,10 +76,10 @@ async def walk_dir(
             await trio.lowlevel.checkpoint_if_cancelled()  # the book's `if cancelled() { return }`
             while len(pending) > 1 and len(walk.walkers.child_tasks) < MAX_WALKERS:
                 # The book's `go walkDir(subdir)`, bounded: while there is room for another
-                # walker, hand it half the work.
-                half = len(pending) // 2
-                walk.walkers.start_soon(walk_dir, pending[:half], walk, sizes.clone())
-                pending = pending[half:]
+                # walker, hand it every other directory. (The list runs from big subtrees near
+                # the root to small deep ones: either half of it would leave one walker little.)
+                walk.walkers.start_soon(walk_dir, pending[::2], walk, sizes.clone())
+                pending = pending[1::2]
             batch = await dirents(pending, walk)
             await sizes.send(batch)
             pending = batch.pending

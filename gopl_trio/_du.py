@@ -78,7 +78,7 @@ class Batch:
     wall: float = 0.0  # seconds the batch took
     running: float = 0.0  # ... of which on a CPU or waiting for one
     looked_up: int = 0  # names looked up (``lstat``-ed) ...
-    looking_up: float = 0.0  # ... and the seconds that took (per lane: not shortened by lanes)
+    looking_up: float = 0.0  # ... and the seconds that took, listing them included
 
 
 @attrs.define
@@ -229,9 +229,10 @@ def _read_dir(item: Pending, batch: Batch, deadline: float, lanes: int = 1) -> i
         with os.scandir(fd) as listing:
             if lanes == 1:
                 return _read_listing(iter(listing), path, prefix, batch, deadline)
-            subdirs = len(batch.pending)
+            subdirs, started = len(batch.pending), time.perf_counter()
             names = _list_dir(listing, prefix, batch)  # its subdirectories are pending now
             subdirs = len(batch.pending) - subdirs
+            batch.looking_up += time.perf_counter() - started
         return subdirs + _look_up(fd, path, prefix, names, batch, deadline, lanes)
     except OSError as exc:  # the listing itself failed part-way
         batch.errors.append((path, _reason(exc)))
@@ -301,20 +302,20 @@ def _look_up(
 
     The lanes take every *lanes*-th name each; a lane that passes *deadline* stops, and what
     the lanes did not look up stays pending."""
+    started = time.perf_counter()
     if lanes == 1 or len(names) == 1:
-        found, rest, took = _lane(fd, names, deadline)
+        found, rest = _lane(fd, names, deadline)
     else:
         parts = [names[lane::lanes] for lane in range(lanes)]
         lane = functools.partial(_lane, fd, deadline=deadline)
         others = [_lookup_threads().submit(lane, part) for part in parts[1:] if part]
-        found, rest, took = lane(parts[0])
+        found, rest = lane(parts[0])
         for other in others:
-            more, left, also_took = other.result()
+            more, left = other.result()
             found += more
             rest += left
-            took += also_took
     batch.looked_up += len(found)
-    batch.looking_up += took
+    batch.looking_up += time.perf_counter() - started
     for name, info in found:
         if isinstance(info, OSError):
             batch.errors.append((prefix + name, _reason(info)))
@@ -330,12 +331,11 @@ def _look_up(
 
 def _lane(
     fd: int, names: list[str], deadline: float
-) -> tuple[list[tuple[str, os.stat_result | OSError]], list[str], float]:
+) -> tuple[list[tuple[str, os.stat_result | OSError]], list[str]]:
     """Look up *names* in the open directory *fd* one after another until *deadline*;
-    return what was found, the names not looked up and the seconds it took."""
+    return what was found and the names not looked up."""
     slow = _slowfs.LATENCY
     found: list[tuple[str, os.stat_result | OSError]] = []
-    started = time.perf_counter()
     for name in names:
         if slow:
             time.sleep(slow)
@@ -345,7 +345,7 @@ def _lane(
             found.append((name, exc))
         if len(found) < len(names) and time.perf_counter() > deadline:
             break
-    return found, names[len(found) :], time.perf_counter() - started
+    return found, names[len(found) :]
 
 
 @functools.cache

@@ -53,16 +53,18 @@ MIN_BATCH_SECONDS = 0.005
 BUSY = 0.9
 #: How much of the past the estimate keeps after each batch.
 DECAY = 0.8
-#: Lanes (several lookups at once in one directory, see ``read_batch``) pay when lookups wait
-#: for something other than this machine's CPUs: when a lookup takes at least LANES_WAIT
-#: seconds while at least LANES_IDLE of the cores are idle. They stop when fewer than
-#: LANES_BUSY are: then the wait is (also) for a CPU -- as under the benchmark's FUSE server, a
-#: Python process on the same two cores, at 1 ms per operation -- and lanes only add work.
+#: Lanes (several lookups at once in one directory, see ``read_batch``) are tried where a name
+#: takes at least LANES_WAIT seconds to look up, and kept while they make a directory's
+#: lookups at least LANES_GAIN times faster per name than one lane did. They do not where the
+#: storage is busy rather than slow -- as the benchmark's FUSE server, a Python process on the
+#: same two cores, is at 1 ms per operation: there more lookups at once only queue, and every
+#: bit of CPU the lanes cost is taken from the server.
 LANES_WAIT = 0.004
-LANES_IDLE = 0.5
-LANES_BUSY = 0.15
-#: How often the machine's idle time is read (seconds; /proc/stat costs ~50 µs to read).
-IDLE_EVERY = 0.05
+LANES_GAIN = 1.25
+#: Names looked up with lanes before they are judged, and seconds before lanes that did not
+#: pay are tried again (the walk may have moved to other storage).
+LANES_TRIAL = 100
+LANES_RETRY = 2.0
 
 
 class Readers:
@@ -73,16 +75,15 @@ class Readers:
         self.cores = os.cpu_count() or 1
         self._wall = 0.0
         self._running = 0.0
-        self._looked_up = 0.0
-        self._looking_up = 0.0
         self.lanes = 1  # lookups at once in one directory
+        self._per_name = {1: _Rate(), LOOKUP_LANES: _Rate()}  # seconds per name, by lanes
+        self._lanes_failed_at = -LANES_RETRY
         self._batches = 0
-        self._idle = _Idle()
 
     async def start(self, roots: Sequence[str]) -> Batch:
         """Check the roots (in a reader: even opening a root may hang)."""
         batch = await self.pool.run_sync(_start_roots, roots)
-        self._learn(batch)
+        self._learn(batch, 1)
         return batch
 
     async def read(self, pending: list[Pending]) -> Batch:
@@ -92,57 +93,54 @@ class Readers:
         seconds = max(MIN_BATCH_SECONDS, BATCH_SECONDS * self.cores / self.pool.limit)
         entries = BATCH_ENTRIES if self._batches >= self.cores else FIRST_BATCH_ENTRIES
         self._batches += 1
+        lanes = self.lanes
         batch = await self.pool.run_sync(
-            read_batch, pending, entries, seconds, DIRECTORY_SECONDS, self.lanes
+            read_batch, pending, entries, seconds, DIRECTORY_SECONDS, lanes
         )
-        self._learn(batch)
+        self._learn(batch, lanes)
         return batch
 
-    def _learn(self, batch: Batch) -> None:
+    def _learn(self, batch: Batch, lanes: int) -> None:
         self._wall = self._wall * DECAY + batch.wall
         self._running = self._running * DECAY + batch.running
-        self._looked_up = self._looked_up * DECAY + batch.looked_up
-        self._looking_up = self._looking_up * DECAY + batch.looking_up
         used = max(self._running / max(self._wall, 1e-9), 1e-3)  # of its core, per process
         reading = self.pool.busy + 1  # reads in flight, this one included
         self.pool.limit = max(self.cores, min(MAX_READERS, int(reading * BUSY / used)))
-        idle = self._idle.share()
-        if idle is None:
-            return
-        waits = self._looking_up >= LANES_WAIT * max(self._looked_up, 1.0)
-        if not waits or self.pool.limit <= self.cores or idle < LANES_BUSY:
+        self._per_name[lanes].add(batch.looking_up, batch.looked_up)
+        self._choose_lanes()
+
+    def _choose_lanes(self) -> None:
+        one, many = self._per_name[1], self._per_name[LOOKUP_LANES]
+        now = time.monotonic()
+        if self.pool.limit <= self.cores:  # reading is CPU-bound: a warm cache
             self.lanes = 1
-        elif idle >= LANES_IDLE:
-            self.lanes = LOOKUP_LANES
+        elif self.lanes == 1:
+            if one.seconds >= LANES_WAIT and now - self._lanes_failed_at >= LANES_RETRY:
+                self.lanes = LOOKUP_LANES  # a trial: judged once LANES_TRIAL names are in
+                many.clear()
+        elif many.total >= LANES_TRIAL and many.seconds * LANES_GAIN > one.seconds:
+            self.lanes = 1  # they did not pay: the lookups wait for something else
+            self._lanes_failed_at = now
 
 
-class _Idle:
-    """The share of this machine's CPU time that went idle lately (Linux's /proc/stat)."""
+class _Rate:
+    """Seconds per name looked up, over recent batches (decaying sums)."""
 
     def __init__(self) -> None:
-        self._last = self._read()
-        self._at = time.monotonic()
-        self._share: float | None = None
+        self.clear()
 
-    def share(self) -> float | None:
-        """Idle since the last reading (at most every IDLE_EVERY s); None if unknown."""
-        now = time.monotonic()
-        if now - self._at >= IDLE_EVERY:
-            idle, total = self._read()
-            if total > self._last[1]:
-                self._share = (idle - self._last[0]) / (total - self._last[1])
-            self._last, self._at = (idle, total), now
-        return self._share if self._last[1] else 1.0  # no /proc/stat: assume idle
+    def clear(self) -> None:
+        self._seconds = self._names = 0.0
+        self.total = 0  # names since the last clear()
 
-    @staticmethod
-    def _read() -> tuple[int, int]:
-        """Idle and total CPU ticks since boot, all cores; zeros where there is no /proc/stat."""
-        try:
-            with open("/proc/stat", "rb") as stat:
-                ticks = [int(field) for field in stat.readline().split()[1:9]]
-        except (OSError, ValueError):
-            return 0, 0
-        return ticks[3] + ticks[4], sum(ticks)  # idle + iowait, of user ... steal
+    def add(self, seconds: float, names: int) -> None:
+        self._seconds = self._seconds * DECAY + seconds
+        self._names = self._names * DECAY + names
+        self.total += names
+
+    @property
+    def seconds(self) -> float:
+        return self._seconds / self._names if self._names else 0.0
 
 
 @contextlib.asynccontextmanager

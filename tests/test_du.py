@@ -641,42 +641,60 @@ def test_lanes_look_names_up_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert (batch.files, batch.errors) == (8, [])
 
 
-def _learn_lookups(readers: _pace.Readers, per_lookup: float, idle: float) -> None:
-    readers._idle.share = lambda: idle  # type: ignore[method-assign]
-    for _ in range(50):
-        readers._learn(_du.Batch(wall=0.05, running=0.0005, looked_up=5, looking_up=5 * per_lookup))
-
-
-@pytest.mark.parametrize(
-    ("per_lookup", "idle", "lanes"),
-    [
-        (0.010, 0.9, _du.LOOKUP_LANES),  # lookups wait 10 ms, the CPUs idle: a remote wait
-        (0.010, 0.05, 1),  # ... but the CPUs are busy: the wait may be for a CPU
-        (0.001, 0.9, 1),  # 1 ms lookups: lanes would cost more than they save
-    ],
-)
-def test_lanes_only_where_lookups_wait_for_the_storage(
-    per_lookup: float, idle: float, lanes: int
-) -> None:
+def _slow_readers() -> tuple[_pace.Readers, _FakePool]:
     pool = _FakePool()
     readers = _pace.Readers(pool)  # type: ignore[arg-type]
     readers.cores = 2
-    _learn_lookups(readers, per_lookup, idle)
-    assert pool.limit > readers.cores  # every case is slow storage
-    assert readers.lanes == lanes
+    return readers, pool
 
 
-def test_lanes_stop_when_the_cpus_fill_up_and_not_before() -> None:
-    pool = _FakePool()
-    readers = _pace.Readers(pool)  # type: ignore[arg-type]
-    readers.cores = 2
-    _learn_lookups(readers, 0.010, 0.9)
-    assert readers.lanes == _du.LOOKUP_LANES
-    _learn_lookups(readers, 0.010, (_pace.LANES_IDLE + _pace.LANES_BUSY) / 2)
-    assert readers.lanes == _du.LOOKUP_LANES  # between the two bounds: no flapping
-    _learn_lookups(readers, 0.010, 0.05)
+def _look_up(readers: _pace.Readers, per_name: dict[int, float], names: int = 400) -> None:
+    """Batches of slow storage (reads wait 99% of the time) whose lookups take *per_name*
+    seconds a name, by the number of lanes each batch was read with."""
+    for _ in range(names // 5):
+        lanes = readers.lanes
+        batch = _du.Batch(wall=0.05, running=0.0005, looked_up=5, looking_up=5 * per_name[lanes])
+        readers._learn(batch, lanes)
+
+
+FOUR = _du.LOOKUP_LANES
+
+
+def test_lanes_stay_where_they_make_lookups_faster() -> None:
+    readers, pool = _slow_readers()
+    _look_up(readers, {1: 0.010, FOUR: 0.004})  # 10 ms a name, 4 with lanes: a remote wait
+    assert pool.limit > readers.cores
+    assert readers.lanes == FOUR
+
+
+def test_lanes_stop_where_they_only_queue(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A busy server: each lookup takes as long with lanes as without (per name, per
+    directory); the lanes are dropped after their trial and tried again LANES_RETRY later."""
+    now = [100.0]
+    monkeypatch.setattr(_pace.time, "monotonic", lambda: now[0])
+    readers, _ = _slow_readers()
+    _look_up(readers, {1: 0.010, FOUR: 0.010}, names=_pace.LANES_TRIAL // 2)
+    assert readers.lanes == FOUR  # on trial
+    _look_up(readers, {1: 0.010, FOUR: 0.010})
     assert readers.lanes == 1
-    _learn_lookups(readers, 0.010, (_pace.LANES_IDLE + _pace.LANES_BUSY) / 2)
+    now[0] += _pace.LANES_RETRY / 2
+    _look_up(readers, {1: 0.010, FOUR: 0.010})
+    assert readers.lanes == 1  # not retried yet
+    now[0] += _pace.LANES_RETRY
+    _look_up(readers, {1: 0.010, FOUR: 0.002}, names=10)
+    assert readers.lanes == FOUR  # retried: the storage may have changed
+    _look_up(readers, {1: 0.010, FOUR: 0.002})
+    assert readers.lanes == FOUR  # and now they pay
+
+
+def test_no_lanes_for_fast_lookups_or_a_warm_cache() -> None:
+    readers, _ = _slow_readers()
+    _look_up(readers, {1: 0.001, FOUR: 0.0001})  # 1 ms a name: not worth the threads
+    assert readers.lanes == 1
+    readers, pool = _slow_readers()
+    for _ in range(100):  # CPU-bound batches: one reader per core
+        readers._learn(_du.Batch(wall=0.02, running=0.02, looked_up=100, looking_up=0.5), 1)
+    assert pool.limit == readers.cores
     assert readers.lanes == 1
 
 
@@ -705,7 +723,7 @@ def test_pace_follows_the_storage(cpu_share: float, start: int, expected: int) -
     for _ in range(200):
         pool.busy = pool.limit - 1  # the others in flight when this one returns
         used = min(1.0, pool.limit / readers.cores * cpu_share)  # of each process's core
-        readers._learn(_du.Batch(wall=0.01, running=0.01 * used))
+        readers._learn(_du.Batch(wall=0.01, running=0.01 * used), 1)
     assert abs(pool.limit - expected) <= 1  # the estimate settles within one reader
 
 

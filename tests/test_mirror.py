@@ -122,7 +122,10 @@ async def test_cancel_leaves_complete_files_only(nursery: trio.Nursery, tmp_path
     files = saved_files(tmp_path)
     assert len(files) == summary.fetched and not [f for f in files if f.endswith(".part")]
     pages = {f"p/{i}.html": i for i in range(site.pages)} | {"index.html": 0}
-    assert len(files & pages.keys()) > 10
+    # At least index.html and the page whose link led to a slow page (3 or 10, the first two
+    # with one): a page is written before its links are followed. How many more, scheduling
+    # decides.
+    assert "index.html" in files and files & {"p/3.html", "p/10.html"}
     for name in files & pages.keys():  # complete, and (the crawl was cut short) not converted
         assert (tmp_path / name).read_bytes() == site.page(pages[name])
 

@@ -18,6 +18,12 @@ trio program), and checks the outcome. Loopback only; every count and duration i
                      reader has been served (all are accepted), one more second, then SIGINT;
                      from that moment every client drains its socket. Pass: every client's last
                      bytes contain the goodbye, and the server exits, status 0, within 250 ms.
+                     Except: a connection whose data the kernel dropped at the client's full
+                     4 KiB receive buffer while the queues filled (Linux counts RcvPruned and
+                     TCPRcvQDrop) is resent only by a retransmission timer, 200 ms at least and
+                     backed off while the client did not read: so its socket cannot take the
+                     goodbye within the 0.15 s grace. Such drops are counted (system-wide, over
+                     the scenario) and shown; a miss beyond them fails.
   * control-bytes -- chat only: a client sends ESC[2J, a fake `\\r`-prefixed line, BEL and DEL.
                      Pass: another client receives no C0 control byte but tab, and no DEL.
   * churn         -- 5,000 connect/close cycles (--quick 500), half of them ended with a reset.
@@ -38,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import os
 import re
 import resource
@@ -467,6 +474,7 @@ async def scenario_ctrl_c(name: str, sizes: Sizes) -> Row:
         if ended == n:
             all_ended.set()
 
+    drops = receive_drops()
     async with trio.open_nursery() as nursery:
         async with server(nursery, name, *server_args(name)) as srv:
             samples: list[float] = []
@@ -502,7 +510,9 @@ async def scenario_ctrl_c(name: str, sizes: Sizes) -> Row:
             took, status = await srv.stop()
             with trio.move_on_after(5):
                 await all_ended.wait()
-            row.check(heard == n, f"goodbye {heard}/{n}")
+            drops = receive_drops() - drops
+            lost = f" ({drops} dropped at a client's receive buffer)" if drops else ""
+            row.check(heard >= n - drops, f"goodbye {heard}/{n}{lost}")
             row.check(took <= EXIT_WITHIN, f"exit {took * 1000:.0f} ms after SIGINT")
             row.detail.append(
                 f"{drained_bytes / max(stalled, 1) / 1024:.0f} KiB waiting per stalled client"
@@ -511,6 +521,21 @@ async def scenario_ctrl_c(name: str, sizes: Sizes) -> Row:
             finish(row, srv, took, status)
         nursery.cancel_scope.cancel()
     return row
+
+
+def receive_drops() -> int:
+    """Segments this machine's TCP receivers have dropped for want of buffer space so far
+    (TcpExt RcvPruned + TCPRcvQDrop in /proc/net/netstat; 0 where that is missing)."""
+    try:
+        with open("/proc/net/netstat") as netstat:
+            lines = netstat.read().splitlines()
+    except OSError:
+        return 0
+    for names, values in itertools.pairwise(lines):
+        if names.startswith("TcpExt:") and values.startswith("TcpExt:"):
+            counters = dict(zip(names.split()[1:], values.split()[1:], strict=True))
+            return sum(int(counters.get(name, 0)) for name in ("RcvPruned", "TCPRcvQDrop"))
+    return 0
 
 
 async def send_quietly(conn: trio.SocketStream, data: bytes, times: int) -> None:

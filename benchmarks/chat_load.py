@@ -65,6 +65,7 @@ from typing import Any
 
 import trio
 
+from benchmarks._common import machine_busy_seconds
 from gopl_trio._lines import LineReader
 from gopl_trio._tcp import PEER_GONE
 
@@ -594,14 +595,6 @@ def quantile_ms(histogram: collections.Counter[int], q: float) -> float:
         if seen > rank:
             return (bucket + 0.5) * BUCKET_NS / 1e6
     raise AssertionError("unreachable")
-
-
-def machine_busy_seconds() -> float:
-    """CPU-seconds all processes have used so far, from /proc/stat."""
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    idle = fields[3] + fields[4]
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def scenario(variant: str, name: str, rate: float, args: argparse.Namespace) -> dict[str, Any]:

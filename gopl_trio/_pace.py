@@ -19,6 +19,12 @@ recent batches make the estimate follow the storage as the walk moves across mou
 Batches are bounded in time as well as in entries (:data:`gopl_trio._du.BATCH_SECONDS`), so
 on slow storage a batch returns after a few operations, progress moves, and the directories
 found so far are shared out among the readers quickly.
+
+Where each lookup waits milliseconds, :class:`Readers` also tries *lanes*: the names of one
+open directory looked up several at a time (``read_batch(lanes=...)``), more lookups in
+flight for the same 20 open directories. It keeps them only while the lookups of a directory
+then take clearly less time per name; where they only queue (a busy server), it drops them
+and tries again later.
 """
 
 from __future__ import annotations

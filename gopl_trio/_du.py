@@ -317,8 +317,8 @@ def _look_up(
     batch.looked_up += len(found)
     batch.looking_up += time.perf_counter() - started
     for name, info in found:
-        if isinstance(info, OSError):
-            batch.errors.append((prefix + name, _reason(info)))
+        if isinstance(info, str):  # why it could not be looked up
+            batch.errors.append((prefix + name, info))
         elif stat.S_ISDIR(info.st_mode):
             batch.pending.append(prefix + name)
         else:
@@ -331,18 +331,18 @@ def _look_up(
 
 def _lane(
     fd: int, names: list[str], deadline: float
-) -> tuple[list[tuple[str, os.stat_result | OSError]], list[str]]:
+) -> tuple[list[tuple[str, os.stat_result | str]], list[str]]:
     """Look up *names* in the open directory *fd* one after another until *deadline*;
-    return what was found and the names not looked up."""
+    return what was found (or why not) and the names not looked up."""
     slow = _slowfs.LATENCY
-    found: list[tuple[str, os.stat_result | OSError]] = []
+    found: list[tuple[str, os.stat_result | str]] = []
     for name in names:
         if slow:
             time.sleep(slow)
         try:
             found.append((name, os.stat(name, dir_fd=fd, follow_symlinks=False)))
         except OSError as exc:
-            found.append((name, exc))
+            found.append((name, _reason(exc)))
         if len(found) < len(names) and time.perf_counter() > deadline:
             break
     return found, names[len(found) :]
@@ -352,6 +352,10 @@ def _lane(
 def _lookup_threads() -> ThreadPoolExecutor:
     """The threads of the lanes (made on first use: warm-cache readers never need them)."""
     return ThreadPoolExecutor(64, thread_name_prefix="lookup")
+
+
+# A forked reader has none of its parent's threads: it makes its own pool when it needs one.
+os.register_at_fork(after_in_child=_lookup_threads.cache_clear)
 
 
 def _running() -> float:

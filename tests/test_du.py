@@ -641,6 +641,27 @@ def test_lanes_look_names_up_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert (batch.files, batch.errors) == (8, [])
 
 
+def _lanes_in_a_child(root: str) -> None:
+    batch = _du.read_batch([root], lanes=4)
+    os._exit(0 if batch.files == 8 else 1)
+
+
+def test_lanes_work_in_a_reader_forked_after_they_were_used(tmp_path: Path) -> None:
+    """A forked process has none of its parent's threads: its lanes need threads of its own."""
+    for name in "abcdefgh":
+        (tmp_path / name).write_bytes(b"")
+    assert _du.read_batch([str(tmp_path)], lanes=4).files == 8  # this process's lane threads
+    child = multiprocessing.get_context("fork").Process(
+        target=_lanes_in_a_child, args=(str(tmp_path),)
+    )
+    child.start()
+    child.join(timeout=10)
+    if child.exitcode is None:
+        child.kill()
+        child.join()
+    assert child.exitcode == 0
+
+
 def _slow_readers() -> tuple[_pace.Readers, _FakePool]:
     pool = _FakePool()
     readers = _pace.Readers(pool)  # type: ignore[arg-type]

@@ -70,7 +70,7 @@ LANES_GAIN = 1.25
 #: Names looked up with lanes before they are judged, and seconds before lanes that did not
 #: pay are tried again (the walk may have moved to other storage).
 LANES_TRIAL = 100
-LANES_RETRY = 2.0
+LANES_RETRY = 10.0
 
 
 class Readers:

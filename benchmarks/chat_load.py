@@ -65,7 +65,7 @@ from typing import Any
 
 import trio
 
-from benchmarks._common import machine_busy_seconds
+from benchmarks._common import machine_busy_seconds, process_cpu_seconds
 from gopl_trio._lines import LineReader
 from gopl_trio._tcp import PEER_GONE
 
@@ -177,12 +177,6 @@ def compiled(name: str) -> list[str] | None:
     return [binary]
 
 
-def proc_cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 # --pin: the server alone on the first CPU, this process and the load workers on the others,
 # so that neither waits for the other's CPU (the column "pinned" says when a row was pinned).
 PIN: dict[str, set[int]] = {}
@@ -211,7 +205,7 @@ class Server:
         self.port = int(match.group(1))
 
     def cpu_seconds(self) -> float:
-        return proc_cpu_seconds(self.proc.pid)
+        return process_cpu_seconds(self.proc.pid)
 
     def rss_mb(self) -> float:
         with open(f"/proc/{self.proc.pid}/status") as f:

@@ -57,7 +57,7 @@ from typing import Any
 
 import trio
 
-from benchmarks._common import write_json
+from benchmarks._common import process_cpu_seconds, write_json
 from gopl_trio import crawl1, crawl2, crawl3, links, mirror
 from gopl_trio._testsite import Site
 
@@ -354,13 +354,6 @@ def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen[str], str]:
     return proc, url
 
 
-def server_cpu(pid: int) -> float:
-    """CPU seconds (user + system) used so far by process *pid* (Linux)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def in_private_netns() -> bool:
     return os.environ.get(NETNS_MARK) == "1"
 
@@ -414,9 +407,9 @@ def main(argv: list[str] | None = None) -> int:
             run_variant("crawl2", start, workdir)  # warm-up: the server's file cache, imports
             for _ in range(args.repeat):
                 for variant in variants:  # interleaved, so drift in load hits all alike
-                    srv0 = server_cpu(proc.pid)
+                    srv0 = process_cpu_seconds(proc.pid)
                     run = run_variant(variant, start, workdir)
-                    run["server_cpu"] = server_cpu(proc.pid) - srv0
+                    run["server_cpu"] = process_cpu_seconds(proc.pid) - srv0
                     runs.append(run)
             checks = check_runs(runs, variants)
     finally:

@@ -53,7 +53,15 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import _latencyfs
-from benchmarks._common import REPO, TREES_DIR, print_table, summary, tree, write_json
+from benchmarks._common import (
+    REPO,
+    TREES_DIR,
+    print_table,
+    process_cpu_seconds,
+    summary,
+    tree,
+    write_json,
+)
 from benchmarks.plain_walk import walk as plain_walk
 from gopl_trio._du import Totals, format_totals
 from gopl_trio.treegen import TreeSpec, ensure_tree
@@ -270,13 +278,6 @@ def bench_latency(
         rows,
     )
     return {"latency_ms": latency * 1000, "results": results}
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of process *pid* (all its threads) so far."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def measure_startup(commands: dict[str, list[str]]) -> dict[str, float]:

@@ -363,13 +363,7 @@ async def scenario_emfile(name: str, sizes: Sizes) -> Row:
                 recovered == recovered,  # not NaN
                 f"new client served {recovered * 1000:.0f} ms after the hang-ups",
             )
-            await settle(srv, row.fds_before)
-            row.fds_after = srv.fds()
-            row.check(row.fds_after <= row.fds_before, "descriptors back")
-            probe_scope.cancel()
-            row.peak_rss_mb = srv.status("VmHWM") / 1024
-            row.others_p99_ms = p99_ms(samples)
-            finish(row, srv, *await srv.stop())
+            await end_with_descriptors_back(row, srv, probe_scope, samples)
         nursery.cancel_scope.cancel()
     return row
 
@@ -389,6 +383,20 @@ async def settle(srv: Server, fds: int) -> None:
     with trio.move_on_after(5):
         while srv.fds() > fds:  # noqa: ASYNC110 -- another process: /proc is all we can poll
             await trio.sleep(0.05)
+
+
+async def end_with_descriptors_back(
+    row: Row, srv: Server, probe_scope: trio.CancelScope, samples: list[float]
+) -> None:
+    """How a scenario that must give back every descriptor ends: check that it did, stop the
+    probe, note peak memory and the others' latency, then stop the server."""
+    await settle(srv, row.fds_before)
+    row.fds_after = srv.fds()
+    row.check(row.fds_after <= row.fds_before, "descriptors back")
+    probe_scope.cancel()
+    row.peak_rss_mb = srv.status("VmHWM") / 1024
+    row.others_p99_ms = p99_ms(samples)
+    finish(row, srv, *await srv.stop())
 
 
 async def scenario_never_reading(name: str, sizes: Sizes) -> Row:
@@ -429,13 +437,7 @@ async def scenario_never_reading(name: str, sizes: Sizes) -> Row:
             with trio.move_on_after(idle + 10):
                 await all_dropped.wait()
             row.check(dropped == sizes.never_reading, f"{dropped} dropped after --idle {idle:g}")
-            await settle(srv, row.fds_before)
-            row.fds_after = srv.fds()
-            row.check(row.fds_after <= row.fds_before, "descriptors back")
-            probe_scope.cancel()
-            row.peak_rss_mb = srv.status("VmHWM") / 1024
-            row.others_p99_ms = p99_ms(samples)
-            finish(row, srv, *await srv.stop())
+            await end_with_descriptors_back(row, srv, probe_scope, samples)
         nursery.cancel_scope.cancel()
     return row
 
@@ -599,13 +601,7 @@ async def scenario_churn(name: str, sizes: Sizes) -> Row:
                         churners.start_soon(churner, sizes.churn // 4)
             rate = done / (time.monotonic() - start)
             row.check(srv.alive(), f"{done} cycles, {rate:.0f}/s")
-            await settle(srv, row.fds_before)
-            row.fds_after = srv.fds()
-            row.check(row.fds_after <= row.fds_before, "descriptors back")
-            probe_scope.cancel()
-            row.peak_rss_mb = srv.status("VmHWM") / 1024
-            row.others_p99_ms = p99_ms(samples)
-            finish(row, srv, *await srv.stop())
+            await end_with_descriptors_back(row, srv, probe_scope, samples)
         nursery.cancel_scope.cancel()
     return row
 

@@ -86,6 +86,17 @@ class Readers:
         self._lanes_failed_at = -LANES_RETRY
         self._batches = 0
 
+    @property
+    def walkers_fed(self) -> int:
+        """How many walkers the readers can keep busy: four per read that may run at once.
+
+        Enough for one read running, one next in line and two batches on their way back.
+        More walkers would only split the work finer: on a warm cache (two reads at once on
+        two cores) a third of the batches then read a single small directory each, and this
+        process spent twice the CPU on handing batches around.
+        """
+        return 4 * self.pool.limit
+
     async def start(self, roots: Sequence[str]) -> Batch:
         """Check the roots (in a reader: even opening a root may hang)."""
         batch = await self.pool.run_sync(_start_roots, roots)
@@ -110,7 +121,7 @@ class Readers:
         self._wall = self._wall * DECAY + batch.wall
         self._running = self._running * DECAY + batch.running
         used = max(self._running / max(self._wall, 1e-9), 1e-3)  # of its core, per process
-        reading = self.pool.busy + 1  # reads in flight, this one included
+        reading = min(self.pool.busy + 1, self.pool.limit)  # reads running, this one included
         self.pool.limit = max(self.cores, min(MAX_READERS, int(reading * BUSY / used)))
         self._per_name[lanes].add(batch.looking_up, batch.looked_up)
         self._choose_lanes()

@@ -37,9 +37,11 @@ HANG: str | None = os.environ.get("GOPL_TRIO_DU_HANG") or None
 HANG_SIGNAL: str | None = os.environ.get("GOPL_TRIO_DU_HANG_SIGNAL") or None
 
 
-def slowly(items: Iterator[T]) -> Iterator[T]:
-    """*items*, waiting LATENCY seconds before each (kept out of du's hot loop)."""
-    for item in items:
+def slowly(listing: Iterator[T]) -> Iterator[T]:
+    """A directory *listing* that waits LATENCY seconds first (the listing itself) and then
+    before each entry (its ``lstat``): kept out of du's hot loop."""
+    time.sleep(LATENCY)
+    for item in listing:
         time.sleep(LATENCY)
         yield item
 

@@ -72,7 +72,8 @@ async def walk_dir(
     """Read the directories in *pending* and everything below them, sending each batch."""
     with sizes:
         while pending:
-            while len(pending) > 1 and len(walk.walkers.child_tasks) < MAX_WALKERS:
+            room = min(MAX_WALKERS, walk.readers.walkers_fed)
+            while len(pending) > 1 and len(walk.walkers.child_tasks) < room:
                 # The book's `go walkDir(subdir)`, bounded: while there is room for another
                 # walker, hand it every other directory. (The list runs from big subtrees near
                 # the root to small deep ones: either half of it would leave one walker little.)

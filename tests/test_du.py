@@ -776,7 +776,7 @@ async def test_slow_storage_reads_overlap_up_to_the_semaphore(
     assert await run_main(module, wide_tree) == 0
     assert capsys.readouterr().out == expected_line(find_totals(wide_tree)) + "\n"
     (pool,) = pools
-    assert 8 <= pool.peak_busy <= module.SEMAPHORE_TOKENS  # many at once, never above the bound
+    assert 8 <= pool.peak_running <= module.SEMAPHORE_TOKENS  # many at once, never above the bound
     assert pool.processes == (os.cpu_count() or 1)  # in threads of one process per core
 
 
@@ -785,7 +785,7 @@ async def test_warm_cache_reads_one_batch_per_core(
 ) -> None:
     assert await run_main(du4, medium_tree) == 0
     assert capsys.readouterr().out == expected_line(find_totals(medium_tree)) + "\n"
-    assert pools[0].peak_busy <= (os.cpu_count() or 1) + 1
+    assert pools[0].peak_running <= (os.cpu_count() or 1) + 1
 
 
 def test_progress_grows_on_slow_storage(wide_tree: Path) -> None:

@@ -55,13 +55,20 @@ def meet() -> bool:
             RUNNING.value -= 1
 
 
+def meet_then_wait_for_started() -> int:
+    """:func:`meet`, then wait until STARTED is set; return this worker's pid."""
+    meet()
+    assert STARTED.wait(30)
+    return os.getpid()
+
+
 def start_then_block() -> None:
     STARTED.set()
     time.sleep(600)
 
 
 def hang_reading(path: str) -> None:
-    _readers.announce(path)
+    _readers.note_writer()(path)
     _slowfs.hang()
 
 
@@ -128,7 +135,7 @@ async def test_never_more_jobs_than_the_limit(shared: None) -> None:
         for _ in range(12):
             nursery.start_soon(pool.run_sync, meet)
     assert PEAK.value == 3
-    assert pool.peak_busy == 3
+    assert pool.peak_running == 3
 
 
 async def test_the_limit_can_be_raised_during_a_run(shared: None) -> None:
@@ -141,6 +148,29 @@ async def test_the_limit_can_be_raised_during_a_run(shared: None) -> None:
         assert pool.busy == 2
         pool.limit = 6
     assert PEAK.value == 6
+
+
+async def test_with_a_job_per_process_each_worker_is_sent_its_next_job_early(
+    shared: None,
+) -> None:
+    """Limit 2 in two processes: four jobs are sent at once -- two running, and one waiting
+    in each worker's pipe for the one before it -- and never more than two run at once."""
+    global BARRIER
+    BARRIER = _fork.Barrier(2)  # jobs meet two by two: each pair runs at once
+    async with open_reader_pool(limit=2, processes=2) as pool, trio.open_nursery() as nursery:
+        pids: list[int] = []
+
+        async def one() -> None:
+            pids.append(await pool.run_sync(meet_then_wait_for_started))
+
+        for _ in range(6):
+            nursery.start_soon(one)
+        await trio.testing.wait_all_tasks_blocked()
+        assert (pool.busy, pool.running) == (4, 2)  # the other two wait for a place here
+        assert sorted(len(worker.waiting) for worker in pool._every) == [2, 2]
+        STARTED.set()
+    assert len(pids) == 6 and len(set(pids)) == 2
+    assert PEAK.value == 2 and pool.peak_running == 2
 
 
 async def test_cancel_returns_at_once_and_the_pool_ends_the_job(shared: None) -> None:

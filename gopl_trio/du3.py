@@ -11,16 +11,17 @@ In trio:
   is closed;
 * the semaphore is a ``trio.Semaphore(20)`` held around each read (``dirents``);
 * a walker reads a *batch* of directories per call and keeps what it has not read yet. It
-  hands half of that to a new walker, and again, while fewer than ``MAX_WALKERS`` are alive.
-  A goroutine per directory costs Go almost nothing; a trio task per directory costs 100
-  times more to start and to cancel, and a tree of a million files would hold tens of
-  thousands of them. ``du4_literal.py`` keeps the book's shape to show what it costs;
+  hands every other one of those to a new walker, and again, while there is room: fewer
+  than ``MAX_WALKERS`` alive, and fewer than the readers can keep busy. A goroutine per
+  directory costs Go almost nothing; a trio task per directory costs 100 times more to
+  start and to cancel, and a tree of a million files would hold tens of thousands of them.
+  ``du4_literal.py`` keeps the book's shape to show what it costs;
 * the reads run in worker **processes** whose number follows the storage (``_pace.py``):
   one per core while reading is CPU-bound Python (a warm cache, where threads would only take
   turns on the GIL), up to the semaphore's 20 while reads wait for slow storage -- where the
-  book's bound of 20 matters again. There, with the CPUs idle, the names of each open
-  directory are also looked up a few at a time: more lookups in flight, never more than 20
-  directories open.
+  book's bound of 20 matters again. There, where a lookup takes milliseconds, the names of
+  each open directory are also looked up a few at a time while that pays: more lookups in
+  flight, never more than 20 directories open.
 
 Usage: ``python -m gopl_trio.du3 [-v] [ROOT ...]``
 """

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import signal
 import statistics
 import sys
 import time
@@ -46,6 +47,20 @@ def process_tree(pid: int) -> Iterator[int]:
                     pending.extend(int(child) for child in children.read().split())
         except OSError:
             continue
+
+
+def sigint_reaches_children() -> None:
+    """Let the programs a benchmark starts be stopped with SIGINT (Ctrl-C), as it means to.
+
+    A command started in the background by a shell without job control (``cmd &`` in a
+    script, ``nohup``) runs with SIGINT ignored, and its children inherit that: Python then
+    installs no Ctrl-C handler, and every "stopped by Ctrl-C" measurement fails. (Seen:
+    every Ctrl-C stop of ``slow_storage``'s hung mode, run from a script in the background.)
+    A handled signal, unlike an ignored one, is reset to its default in a program that
+    starts.
+    """
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def machine_busy_seconds() -> float:

@@ -61,7 +61,7 @@ from typing import Any
 
 import trio
 
-from benchmarks._common import percentile, print_table, write_json
+from benchmarks._common import percentile, print_table, sigint_reaches_children, write_json
 
 SERVER_PATH = ""  # --server-path
 GOODBYE = b"Server shutting down"
@@ -644,6 +644,7 @@ def main(argv: list[str] | None = None) -> int:
         "--server-path", metavar="DIR", help="run the servers of another checkout (before/after)"
     )
     args = parser.parse_args(argv)
+    sigint_reaches_children()  # the ctrl-c scenario
     global SERVER_PATH
     SERVER_PATH = os.path.abspath(args.server_path) if args.server_path else ""
     scenarios = args.only.split(",")

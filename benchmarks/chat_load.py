@@ -65,7 +65,7 @@ from typing import Any
 
 import trio
 
-from benchmarks._common import machine_busy_seconds, process_cpu_seconds
+from benchmarks._common import machine_busy_seconds, process_cpu_seconds, sigint_reaches_children
 from gopl_trio._lines import LineReader
 from gopl_trio._tcp import PEER_GONE
 
@@ -711,6 +711,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--serve-book", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--queue", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    sigint_reaches_children()  # servers are stopped with SIGINT
     if args.serve_book:
         run_book_server(args.queue)
         return 0

@@ -58,6 +58,7 @@ from benchmarks._common import (
     TREES_DIR,
     print_table,
     process_cpu_seconds,
+    sigint_reaches_children,
     summary,
     tree,
     write_json,
@@ -527,6 +528,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="seconds: a smoke test for CI")
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args()
+    sigint_reaches_children()  # hung mode stops most programs with Ctrl-C
     if args.quick:
         args.trees, args.latency, args.cap, args.cold, args.cold_rounds = (
             "quick",

@@ -235,3 +235,29 @@ def test_du4_progress_moves_while_a_directory_hangs(
     assert files[0] > 0, f"issue 9: the first progress line was {progress[0]!r}"
     assert files == sorted(files)
     assert files[-1] < tree[1].files
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def test_a_benchmark_started_in_the_background_can_still_stop_programs_with_ctrl_c() -> None:
+    """Under `cmd &` without job control SIGINT is ignored, and children inherit that, so hung
+    mode's Ctrl-C stops did nothing; the benchmarks undo it before they start programs."""
+    child = "import signal; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"
+    harness = (
+        "import subprocess, sys\n"
+        "from benchmarks._common import sigint_reaches_children\n"
+        "sigint_reaches_children()\n"
+        f"print(subprocess.run([sys.executable, '-c', {child!r}], capture_output=True,"
+        " text=True).stdout.strip())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", harness],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        preexec_fn=_ignore_sigint,
+        check=True,
+    )
+    assert result.stdout.strip() == "True"

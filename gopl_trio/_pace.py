@@ -93,7 +93,7 @@ class Readers:
         Enough for one read running, one next in line and two batches on their way back.
         More walkers would only split the work finer: on a warm cache (two reads at once on
         two cores) a third of the batches then read a single small directory each, and this
-        process spent twice the CPU on handing batches around.
+        process spent nearly twice the CPU on handing batches around.
         """
         return 4 * self.pool.limit
 

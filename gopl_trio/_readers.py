@@ -232,8 +232,8 @@ class ReaderPool:
     each worker runs its jobs one after another on its main thread. When there are exactly as
     many, each is also sent its next job while it still runs one: that job waits in its pipe
     and starts the moment the one before ends, instead of after a round trip through this
-    process (on a warm cache a third of du's jobs take under a millisecond: the round trips
-    left a core idle after each).
+    process (on a warm cache many of du's jobs take a millisecond or less, and the round trip
+    after each left a core idle).
     """
 
     def __init__(self, nursery: trio.Nursery, processes: int, limit: int) -> None:

@@ -788,6 +788,40 @@ async def test_warm_cache_reads_one_batch_per_core(
     assert pools[0].peak_running <= (os.cpu_count() or 1) + 1
 
 
+@pytest.mark.parametrize("module", [du3, du4], ids=["du3", "du4"])
+async def test_warm_cache_keeps_only_the_walkers_its_readers_can_feed(
+    module: ModuleType,
+    medium_tree: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Two readers need a few walkers, not MAX_WALKERS: more only split the work finer."""
+    alive = peak = 0
+    real_walk_dir = module.walk_dir
+
+    async def counted(*args: Any) -> None:
+        nonlocal alive, peak
+        alive += 1
+        peak = max(peak, alive)
+        try:
+            await real_walk_dir(*args)
+        finally:
+            alive -= 1
+
+    fed: list[int] = []  # what the readers could feed, each time a walker asked
+    real_fed = vars(_pace.Readers)["walkers_fed"].fget
+
+    def recorded_fed(readers: _pace.Readers) -> int:
+        fed.append(real_fed(readers))
+        return fed[-1]
+
+    monkeypatch.setattr(module, "walk_dir", counted)
+    monkeypatch.setattr(_pace.Readers, "walkers_fed", property(recorded_fed))
+    assert await run_main(module, medium_tree) == 0
+    assert capsys.readouterr().out == expected_line(find_totals(medium_tree)) + "\n"
+    assert 2 <= peak <= max(fed) < module.MAX_WALKERS
+
+
 def test_progress_grows_on_slow_storage(wide_tree: Path) -> None:
     """Every 500 ms a line, and each line counts more than the one before."""
     result = run_cli("du4", "-v", str(wide_tree), env={**os.environ, LATENCY_ENV: "0.03"})

@@ -215,11 +215,11 @@ def _read_in_one_lane(
     Python spends about a microsecond on an entry, and a directory holds ten or so, so what
     is done once per directory counts too: the counters stay in local variables for the
     whole batch, and there is no function call per directory but the opening; the clock is
-    read every 8 entries.
+    read every 8 entries, and around each listing (the lookup time that decides on lanes).
     """
     pending, errors = batch.pending, batch.errors
-    seen = files = nbytes = 0
-    errors_before, looking_up = len(errors), 0.0
+    seen = files = nbytes = failed = 0
+    looking_up = 0.0
     clock = time.perf_counter
     check_at = 8  # (comparing costs less here than testing `seen & 7` would)
     while pending:
@@ -244,6 +244,7 @@ def _read_in_one_lane(
                                 files += 1
                         except OSError as exc:  # vanished since the listing, or unreadable
                             errors.append((prefix + entry.name, _reason(exc)))
+                            failed += 1
                         if seen >= check_at:
                             check_at = seen + 8
                             if clock() <= in_parts:
@@ -261,7 +262,7 @@ def _read_in_one_lane(
             break
     batch.files += files
     batch.nbytes += nbytes
-    batch.looked_up += files + len(errors) - errors_before
+    batch.looked_up += files + failed
     batch.looking_up += looking_up
 
 
